@@ -1,0 +1,48 @@
+# Two commands do everything on a fresh machine with Python 3.11 and pip:
+#   make study   set up .venv, run every notebook (quick CPU profile) into runs/<timestamp>/
+#   make test    set up .venv, run the unit tests and validate every notebook with nbval
+#
+# torch: TORCH_SPEC picks the build. The default (torch==2.13.0) resolves to the CPU wheel on
+# CPU machines that carry it locally; elsewhere point pip at the build you want, e.g.
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu       (CPU only, no CUDA wheels)
+#   make test TORCH_SPEC="torch==2.13.0" TORCH_INDEX=https://download.pytorch.org/whl/cu128
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+PROFILE ?= quick
+STUDY_ARGS ?=
+BENCH_ARGS ?= --quick
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.inrlab-installed
+TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+
+.PHONY: setup study test bench clean distclean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_INDEX_ARG) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
+	$(BIN)/python -c "import torch; print('inrlab setup: torch', torch.__version__, '| cuda available:', torch.cuda.is_available())"
+	@touch $(STAMP)
+
+study: setup
+	$(BIN)/python -m inrlab study --profile $(PROFILE) $(STUDY_ARGS)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m inrlab.bench $(BENCH_ARGS)
+
+clean:
+	rm -rf runs .pytest_cache data/cache
+
+distclean: clean
+	rm -rf $(VENV)

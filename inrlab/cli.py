@@ -1,0 +1,149 @@
+"""Command line: `python -m inrlab fit ...`, `python -m inrlab study ...`, `python -m inrlab models`.
+
+Every bad input ends with one line on stderr naming the problem and a non-zero exit code
+(2 for bad input, 1 for anything unexpected), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import InrlabError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + message; we print one line
+        raise InrlabError(f"{self.prog}: {message}")
+
+
+def _parse_sets(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise InrlabError(f"--set expects key=value, got '{item}'")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise InrlabError(f"--set expects key=value, got '{item}'")
+        out[key] = value
+    return out
+
+
+def cmd_fit(args) -> int:
+    from . import models, signals
+    from .flops import count_params, forward_flops
+    from .train import fit, save_checkpoint
+
+    sets = _parse_sets(args.set)
+    if args.model not in models.available():
+        raise InrlabError(f"unknown model '{args.model}' (choose from {', '.join(models.available())})")
+    if args.size is not None and args.size < 2:
+        raise InrlabError(f"--size must be at least 2, got {args.size}")
+    signal = signals.load_signal(args.signal, size=args.size, gray=args.gray, seed=args.seed)
+    if args.heldout == "every_other":
+        signal = signals.split_every_other(signal)
+    model = models.build(args.model, signal=signal, seed=args.seed, **sets)
+    history = fit(model, signal, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
+                  seed=args.seed, device=args.device, progress=not args.json and sys.stderr.isatty(),
+                  checkpoint=args.checkpoint)
+    result = {
+        "model": args.model,
+        "params": count_params(model),
+        "flops_forward": forward_flops(model, signal.shape).total,
+        "psnr": history.final["psnr"],
+        "psnr_heldout": history.final["psnr_heldout"],
+        "seconds": round(history.final["seconds"], 3),
+        "steps": history.final["steps"],
+        "signal": signal.describe(),
+        "config": model.config["kwargs"],
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        held = f", held-out {result['psnr_heldout']:.2f} dB" if result["psnr_heldout"] is not None else ""
+        print(f"{args.model} on {result['signal']}: {result['params']:,} params, "
+              f"{result['flops_forward'] / 1e9:.3f} GFLOPs/render, fit PSNR {result['psnr']:.2f} dB"
+              f"{held}, {result['steps']} steps in {result['seconds']:.1f} s")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from . import models
+
+    for name in models.available():
+        params = models.parameters(name)
+        desc = ", ".join(f"{k}={p.default!r}" for k, p in params.items())
+        print(f"{name}: {desc}")
+    return 0
+
+
+def cmd_study(args) -> int:
+    from .study import run_study
+
+    return run_study(profile=args.profile, only=args.only, out=args.out, jobs=args.jobs,
+                     resume=args.resume)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="inrlab", description="Implicit neural representation lab.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    f = sub.add_parser("fit", help="fit one model to one signal")
+    f.add_argument("--model", required=True, help="registered model name (see `inrlab models`)")
+    f.add_argument("--signal", required=True,
+                   help="image name or path, perlin:OCTAVES, synth, or a .wav path")
+    f.add_argument("--size", type=int, default=None, help="image side (longer side) in pixels")
+    f.add_argument("--gray", action="store_true", help="convert an RGB image to gray")
+    f.add_argument("--steps", type=int, default=1000)
+    f.add_argument("--lr", type=float, default=1e-4)
+    f.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: full batch)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--device", default="auto")
+    f.add_argument("--heldout", choices=["none", "every_other"], default="none",
+                   help="every_other: train on even pixels, report PSNR on the rest")
+    f.add_argument("--checkpoint", default=None, help="write a checkpoint here at the end")
+    f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="model parameter, repeatable (e.g. --set width=128)")
+    f.add_argument("--json", action="store_true", help="print one JSON object")
+    f.set_defaults(func=cmd_fit)
+
+    m = sub.add_parser("models", help="list models and their parameters")
+    m.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("study", help="execute the study notebooks with papermill")
+    s.add_argument("--profile", default="quick", help="quick (CPU, minutes) or paper (GPU)")
+    s.add_argument("--only", nargs="*", default=None, help="notebook names (or prefixes) to run")
+    s.add_argument("--out", default=None, help="output folder (default runs/<timestamp>)")
+    s.add_argument("--jobs", type=int, default=1, help="notebooks to run at once")
+    s.add_argument("--resume", default=None, help="a previous run folder: skip finished notebooks")
+    s.set_defaults(func=cmd_study)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = make_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return 2
+        if args.command == "fit":
+            for name in ("steps",):
+                if getattr(args, name) < 1:
+                    raise InrlabError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+        return args.func(args)
+    except InrlabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; use a smaller --size or --batch-size", file=sys.stderr)
+        return 1
+    except Exception as e:  # one line, even for what we did not foresee
+        msg = " ".join(str(e).split())[:300]
+        print(f"error: unexpected {type(e).__name__}: {msg}", file=sys.stderr)
+        return 1

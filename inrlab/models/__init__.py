@@ -1,0 +1,11 @@
+"""Model families and the registry that builds them by name.
+
+Each family lives in its own module and registers itself; importing this package imports
+them all, so `build(name)` sees every family.
+"""
+
+from .base import INR
+from .registry import available, build, coerce, parameters, rebuild, register, valid_keys
+from . import siren, fourier, relu  # noqa: F401  (registration)
+
+__all__ = ["INR", "available", "build", "coerce", "parameters", "rebuild", "register", "valid_keys"]

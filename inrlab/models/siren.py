@@ -1,0 +1,48 @@
+"""SIREN: sine-activated MLP (Sitzmann et al., NeurIPS 2020, "Implicit Neural Representations
+with Periodic Activation Functions").
+
+As in the authors' code: every layer but the last computes sin(w0 * (W x + b)) (w0 multiplies
+the bias too), the first layer may use its own w0 (w0_initial; 3000 for audio in their
+notebook), weights follow sec. 3.2, biases keep nn.Linear's default. depth counts the hidden
+width->width layers after the first, as their `hidden_layers` does: SIREN 3x256 is depth=3,
+width=256 (five linear layers).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..flops import FlopCount, mlp_flops
+from .base import INR
+from .layers import default_bias_init_, siren_init_
+from .registry import register
+
+
+@register("siren")
+class Siren(INR):
+    def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
+                 w0: float = 30.0, w0_initial: float | None = None):
+        super().__init__()
+        if width < 1 or depth < 0:
+            raise ValueError(f"width must be >= 1 and depth >= 0, got width={width}, depth={depth}")
+        self.dim_in, self.dim_out, self.width, self.depth = dim_in, dim_out, width, depth
+        self.w0 = float(w0)
+        self.w0_initial = float(w0 if w0_initial is None else w0_initial)
+        dims = [dim_in] + [width] * (depth + 1) + [dim_out]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.init_()
+
+    def init_(self):
+        for i, layer in enumerate(self.layers):
+            siren_init_(layer.weight, layer.in_features, self.w0, first=(i == 0))
+            default_bias_init_(layer.bias, layer.in_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.sin(self.w0_initial * self.layers[0](x))
+        for layer in self.layers[1:-1]:
+            h = torch.sin(self.w0 * layer(h))
+        return self.layers[-1](h)
+
+    def flops_per_point(self) -> FlopCount:
+        return mlp_flops([self.dim_in] + [self.width] * (self.depth + 1) + [self.dim_out], "sine")

@@ -1,0 +1,121 @@
+"""What a notebook uses to check its parameters and write its results.
+
+A study notebook ends its parameters cell with typed values (`steps: int = 300`) and calls
+`check_parameters(globals())` next, so a wrong type injected by papermill (a string for a
+number) stops the notebook with one line naming the parameter. Results go through `Report`:
+metrics.json (written atomically) and figures as HTML (and PNG where a static exporter works)
+in `out_dir`; with out_dir "" nothing is written, which is how nbval runs them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import typing
+from pathlib import Path
+
+from .errors import InrlabError
+from .train import atomic_write_json, atomic_write_text
+
+
+def _matches(value, ann) -> bool:
+    if ann is typing.Any:
+        return True
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return any(_matches(value, a) for a in typing.get_args(ann))
+    if ann is type(None) or ann is None:
+        return value is None
+    if ann is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ann is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        args = typing.get_args(ann)
+        inner = args[0] if args else typing.Any
+        return all(_matches(v, inner) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if isinstance(ann, type):
+        return isinstance(value, ann)
+    return True
+
+
+def _name(ann) -> str:
+    return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+
+
+def check_parameters(namespace: dict, choices: dict | None = None) -> None:
+    """Check every annotated parameter in a notebook's namespace against its annotation.
+
+    choices: optional {name: allowed values}. Raises InrlabError naming the first bad value.
+    Ints are accepted where a float is declared; nothing else is converted.
+    """
+    annotations = namespace.get("__annotations__", {})
+    for name, ann in annotations.items():
+        if name not in namespace:
+            continue
+        if isinstance(ann, str):
+            try:
+                ann = eval(ann, {"typing": typing, **__import__("builtins").__dict__})
+            except Exception:
+                continue
+        value = namespace[name]
+        if not _matches(value, ann):
+            raise InrlabError(f"parameter '{name}' must be {_name(ann)}, got {value!r} "
+                              f"({type(value).__name__})")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InrlabError(f"parameter '{name}' must be finite, got {value!r}")
+    for name, allowed in (choices or {}).items():
+        value = namespace.get(name)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if v not in allowed:
+                raise InrlabError(f"parameter '{name}' has value {v!r}; "
+                                  f"choose from {', '.join(map(str, allowed))}")
+
+
+class Report:
+    """Collects a notebook's headline metrics and figures and writes them to `out_dir`."""
+
+    def __init__(self, out_dir: str | os.PathLike | None, notebook: str = ""):
+        self.out = Path(out_dir) if out_dir else None
+        self.notebook = notebook
+        self.metrics: dict = {}
+        self.figures: list[str] = []
+        if self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+
+    def add(self, **metrics) -> None:
+        """Record metrics (JSON-able values); saved immediately so nothing finished is lost."""
+        self.metrics.update(metrics)
+        self.save()
+
+    def figure(self, fig, name: str) -> None:
+        """Save a plotly figure as name.html (plotly.js beside it, works offline) and name.png
+        when a static exporter (kaleido + a browser) is available."""
+        if self.out is None:
+            return
+        js = self.out / "plotly.min.js"
+        if not js.exists():
+            from plotly.offline import get_plotlyjs
+            atomic_write_text(js, get_plotlyjs())
+        atomic_write_text(self.out / f"{name}.html",
+                          fig.to_html(include_plotlyjs="directory", full_html=True))
+        files = [f"{name}.html"]
+        if os.environ.get("INRLAB_PNG", "1") != "0":
+            try:
+                fig.write_image(str(self.out / f"{name}.png"))
+                files.append(f"{name}.png")
+            except Exception:
+                pass  # PNG export needs kaleido and a browser; HTML is always there
+        self.figures.extend(files)
+        self.save()
+
+    def save(self) -> None:
+        if self.out is None:
+            return
+        atomic_write_json(self.out / "metrics.json",
+                          {"notebook": self.notebook, "metrics": self.metrics, "figures": self.figures})

@@ -1,0 +1,502 @@
+"""Signals: sample coordinates, target values, and the range PSNR is measured on.
+
+One coordinate convention everywhere: sample i of an axis with n samples sits at its pixel
+centre, x = (i + 0.5) / n * 2 - 1, so x lies in (-1, 1) and a pixel keeps its physical place
+when the resolution changes (pixel 3 of 256 covers exactly pixels 6 and 7 of 512). Coordinate
+k indexes array axis k (row, then column for images). Several papers use align-corners
+coordinates (linspace(-1, 1, n)); those put the same coordinate on different physical pixels at
+different resolutions, which is why we do not.
+
+Cells (the multi-head and ensemble models split the domain into a grid) use the same
+convention inside each cell: `partition` maps a coordinate to its cell and to a cell-local
+coordinate in (-1, 1) that is again a pixel centre of the cell's own pixel grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .errors import InrlabError, nearest_valid
+
+MAX_SIDE = 16384  # refuse absurd sizes before allocating anything
+
+# scikit-image sample images that ship with the package (no download needed).
+SKIMAGE_IMAGES = (
+    "astronaut", "brick", "camera", "cat", "chelsea", "checkerboard", "clock", "coffee", "coins",
+    "colorwheel", "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo",
+    "microaneurysms", "moon", "page", "retina", "rocket", "text",
+)
+
+
+@dataclass
+class Signal:
+    """Samples of a function on [-1, 1]^d.
+
+    coords: (N, d) float32 sample positions; values: (N, C) float32 targets; shape: how the N
+    samples are laid out as a grid (row-major), e.g. (H, W) or (T,); value_range: the range the
+    data lives in and PSNR is measured on; heldout: optional samples never trained on.
+    """
+
+    coords: torch.Tensor
+    values: torch.Tensor
+    shape: tuple[int, ...]
+    value_range: tuple[float, float] = (0.0, 1.0)
+    name: str = "signal"
+    heldout: "Signal | None" = None
+    sample_rate: float | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.coords.ndim != 2 or self.values.ndim != 2:
+            raise InrlabError(
+                f"signal '{self.name}': coords and values must be 2-D (N, d) and (N, C), "
+                f"got shapes {tuple(self.coords.shape)} and {tuple(self.values.shape)}")
+        if self.coords.shape[0] != self.values.shape[0]:
+            raise InrlabError(
+                f"signal '{self.name}': {self.coords.shape[0]} coordinates but "
+                f"{self.values.shape[0]} values")
+        if math.prod(self.shape) != self.coords.shape[0]:
+            raise InrlabError(
+                f"signal '{self.name}': shape {self.shape} holds {math.prod(self.shape)} samples, "
+                f"not {self.coords.shape[0]}")
+        if not bool(torch.isfinite(self.values).all()):
+            bad = int((~torch.isfinite(self.values)).sum())
+            raise InrlabError(f"signal '{self.name}': {bad} target values are NaN or infinite")
+
+    @property
+    def dim_in(self) -> int:
+        return self.coords.shape[1]
+
+    @property
+    def channels(self) -> int:
+        return self.values.shape[1]
+
+    @property
+    def n(self) -> int:
+        return self.coords.shape[0]
+
+    @property
+    def data_range(self) -> float:
+        return float(self.value_range[1] - self.value_range[0])
+
+    def grid(self, values: torch.Tensor | np.ndarray | None = None) -> np.ndarray:
+        """Values (the targets by default) as a numpy array of shape `shape + (C,)`."""
+        v = self.values if values is None else values
+        if isinstance(v, torch.Tensor):
+            v = v.detach().cpu().numpy()
+        return np.asarray(v).reshape(*self.shape, -1)
+
+    def to(self, device) -> "Signal":
+        held = self.heldout.to(device) if self.heldout is not None else None
+        return replace(self, coords=self.coords.to(device), values=self.values.to(device),
+                       heldout=held)
+
+    def describe(self) -> str:
+        held = f", held-out {self.heldout.n} samples" if self.heldout is not None else ""
+        return f"{self.name}: {'x'.join(map(str, self.shape))} x {self.channels} ch{held}"
+
+
+# --------------------------------------------------------------------------- coordinates
+
+def pixel_centers(shape: Sequence[int]) -> torch.Tensor:
+    """(prod(shape), len(shape)) pixel-centre coordinates, row-major, (i + 0.5) / n * 2 - 1."""
+    shape = tuple(int(s) for s in shape)
+    axes = [(torch.arange(n, dtype=torch.float64) + 0.5) / n * 2 - 1 for n in shape]
+    mesh = torch.meshgrid(*axes, indexing="ij")
+    return torch.stack([m.reshape(-1) for m in mesh], dim=-1).to(torch.float32)
+
+
+def _check_size(size, what: str = "size") -> tuple[int, ...] | int:
+    def one(s):
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            if isinstance(s, float) and s.is_integer():
+                s = int(s)
+            else:
+                raise InrlabError(f"{what} must be a positive integer, got {s!r}")
+        if s < 2:
+            raise InrlabError(f"{what} must be at least 2, got {s}")
+        if s > MAX_SIDE:
+            raise InrlabError(f"{what} {s} is larger than the limit of {MAX_SIDE} per side")
+        return int(s)
+
+    if isinstance(size, (tuple, list)):
+        return tuple(one(s) for s in size)
+    return one(size)
+
+
+def from_grid(array: np.ndarray, *, name: str, value_range=(0.0, 1.0), **kw) -> Signal:
+    """A Signal sampling `array` (shape spatial... x C) at its pixel centres."""
+    arr = np.asarray(array, dtype=np.float32)
+    shape = arr.shape[:-1]
+    return Signal(coords=pixel_centers(shape), values=torch.from_numpy(arr.reshape(-1, arr.shape[-1]).copy()),
+                  shape=tuple(shape), value_range=value_range, name=name, **kw)
+
+
+# --------------------------------------------------------------------------- images
+
+def load_image(source: str | os.PathLike = "camera", size=None, gray: bool = False,
+               keep_aspect: bool = True) -> tuple[np.ndarray, str]:
+    """An image as float32 (H, W, C) in [0, 1] (C is 1 for gray, 3 for RGB), and its name.
+
+    source: a scikit-image sample name or an image file path. size: None keeps the native
+    size; an int makes the longer side that long (the shorter one follows the aspect ratio) or,
+    with keep_aspect=False, makes the image size x size; a pair (H, W) is taken as is.
+    Resizing is anti-aliased.
+    """
+    from skimage import color, io, transform, util
+
+    src = str(source)
+    if os.path.exists(src):
+        if os.path.isdir(src):
+            raise InrlabError(f"image path '{src}' is a directory, not an image file")
+        try:
+            img = io.imread(src)
+        except Exception as e:  # skimage/imageio raise many types for bad files
+            raise InrlabError(f"could not read image '{src}': not a readable image file "
+                              f"({type(e).__name__})") from None
+        name = Path(src).stem
+    elif src in SKIMAGE_IMAGES:
+        import skimage.data
+        img = getattr(skimage.data, src)()
+        name = src
+    else:
+        looks_like_path = os.sep in src or "." in Path(src).name
+        if looks_like_path:
+            raise InrlabError(f"image file not found: '{src}'")
+        raise InrlabError(f"unknown image '{src}': not a file and not a scikit-image sample "
+                          f"(choose from {', '.join(SKIMAGE_IMAGES)})")
+
+    img = np.asarray(img)
+    if img.dtype == object or img.ndim not in (2, 3):
+        raise InrlabError(f"image '{src}' has unsupported array shape {img.shape}")
+    if img.ndim == 3 and img.shape[-1] not in (1, 2, 3, 4):
+        raise InrlabError(f"image '{src}' has {img.shape[-1]} channels; expected 1, 3 or 4")
+    if min(img.shape[:2]) < 2:
+        raise InrlabError(f"image '{src}' is {img.shape[0]}x{img.shape[1]} pixels; "
+                          f"need at least 2x2")
+    img = util.img_as_float32(img) if img.dtype != bool else img.astype(np.float32)
+    if img.ndim == 3 and img.shape[-1] == 4:
+        img = img[..., :3]  # drop alpha
+    if img.ndim == 3 and img.shape[-1] == 2:
+        img = img[..., :1]  # gray + alpha
+    if img.ndim == 2:
+        img = img[..., None]
+    if gray and img.shape[-1] == 3:
+        img = color.rgb2gray(img)[..., None]
+    if size is not None:
+        target = _target_size(img.shape[:2], _check_size(size), keep_aspect)
+        if target != img.shape[:2]:
+            img = transform.resize(img, target + (img.shape[-1],), anti_aliasing=True,
+                                   preserve_range=True)
+    img = np.clip(img, 0.0, 1.0).astype(np.float32)
+    if not np.isfinite(img).all():
+        raise InrlabError(f"image '{src}' contains NaN or infinite pixels")
+    return img, name
+
+
+def _target_size(hw, size, keep_aspect) -> tuple[int, int]:
+    if isinstance(size, tuple):
+        if len(size) != 2:
+            raise InrlabError(f"image size must be an int or (H, W), got {size}")
+        return size
+    if not keep_aspect:
+        return (size, size)
+    h, w = hw
+    scale = size / max(h, w)
+    return (max(2, round(h * scale)), max(2, round(w * scale)))
+
+
+def image(source: str | os.PathLike = "camera", size=None, gray: bool = False,
+          keep_aspect: bool = True) -> Signal:
+    """An image Signal with values in [0, 1] (see `load_image` for the arguments)."""
+    img, name = load_image(source, size=size, gray=gray, keep_aspect=keep_aspect)
+    return from_grid(img, name=name, value_range=(0.0, 1.0))
+
+
+# --------------------------------------------------------------------------- Perlin noise
+
+def _cache_dir() -> Path:
+    env = os.environ.get("INRLAB_CACHE")
+    if env:
+        return Path(env)
+    repo_data = Path(__file__).resolve().parents[1] / "data"
+    if repo_data.is_dir():
+        return repo_data / "cache"
+    return Path.home() / ".cache" / "inrlab"
+
+
+def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def perlin_array(size=256, octaves: float = 4, seed: int = 0) -> np.ndarray:
+    """Perlin noise (perlin-noise package) at pixel centres of [0, 1]^2, min-max scaled to [0, 1].
+
+    `octaves` is the package's frequency parameter: about `octaves` noise cells per side.
+    Deterministic for a seed; cached under data/cache (or $INRLAB_CACHE) since the package
+    evaluates one point at a time.
+    """
+    shape = _check_size(size if isinstance(size, (tuple, list)) else (size, size))
+    if not isinstance(octaves, (int, float)) or isinstance(octaves, bool) or not octaves > 0:
+        raise InrlabError(f"perlin octaves must be a positive number, got {octaves!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise InrlabError(f"perlin seed must be an integer, got {seed!r}")
+    key = f"perlin_{shape[0]}x{shape[1]}_oct{octaves:g}_seed{seed}"
+    path = _cache_dir() / f"{key}.npy"
+    if path.exists():
+        try:
+            arr = np.load(path)
+            if arr.shape == shape:
+                return arr
+        except Exception:
+            pass  # a damaged cache file is recomputed below
+    from perlin_noise import PerlinNoise
+
+    noise = PerlinNoise(octaves=octaves, seed=int(seed) + 1)  # the package treats seed 0 as "random"
+    ys = (np.arange(shape[0]) + 0.5) / shape[0]
+    xs = (np.arange(shape[1]) + 0.5) / shape[1]
+    arr = np.array([[noise([y, x]) for x in xs] for y in ys], dtype=np.float64)
+    lo, hi = arr.min(), arr.max()
+    arr = ((arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)).astype(np.float32)
+    try:
+        atomic_save_npy(path, arr)
+    except OSError:
+        pass  # a read-only cache only costs time
+    return arr
+
+
+def perlin(size=256, octaves: float = 4, seed: int = 0) -> Signal:
+    """A gray Perlin-noise image Signal in [0, 1]."""
+    arr = perlin_array(size, octaves, seed)
+    return from_grid(arr[..., None], name=f"perlin{octaves:g}",
+                     meta={"octaves": octaves, "seed": seed})
+
+
+# --------------------------------------------------------------------------- audio
+
+def _to_mono_float(data: np.ndarray, path: str) -> np.ndarray:
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data.astype(np.float64).mean(axis=1) if data.dtype.kind == "f" else data
+    if data.dtype.kind == "u":  # 8-bit WAV is unsigned, centred at 128
+        bits = 8 * data.dtype.itemsize
+        data = (data.astype(np.float64) - 2 ** (bits - 1)) / 2 ** (bits - 1)
+    elif data.dtype.kind == "i":
+        data = data.astype(np.float64) / np.iinfo(data.dtype).max
+    elif data.dtype.kind != "f":
+        raise InrlabError(f"WAV file '{path}' has unsupported sample type {data.dtype}")
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    return data.astype(np.float64)
+
+
+def audio(source: str | os.PathLike | None = None, *, duration: float | None = None,
+          **synth_kw) -> Signal:
+    """Audio as a 1-D Signal: mono, amplitude scaled so max |x| = 1, value_range (-1, 1).
+
+    source: a WAV path (integer or float samples, any channel count: channels are averaged), or
+    None for the synthesized clip (`synth_audio`). duration: keep only the first seconds.
+    """
+    if source is None or str(source) == "synth":
+        data, rate, name = synth_audio(**synth_kw), synth_kw.get("sample_rate", 16000), "synth"
+    else:
+        from scipy.io import wavfile
+
+        path = str(source)
+        if not os.path.exists(path):
+            raise InrlabError(f"WAV file not found: '{path}'")
+        if os.path.isdir(path):
+            raise InrlabError(f"WAV path '{path}' is a directory")
+        try:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rate, raw = wavfile.read(path)
+        except Exception as e:
+            raise InrlabError(f"could not read WAV file '{path}': {e}") from None
+        data = _to_mono_float(raw, path)
+        name = Path(path).stem
+    if duration is not None:
+        if not duration > 0:
+            raise InrlabError(f"audio duration must be positive, got {duration!r}")
+        data = data[: max(2, int(round(duration * rate)))]
+    if data.size < 2:
+        raise InrlabError(f"audio '{name}' has {data.size} samples; need at least 2")
+    if not np.isfinite(data).all():
+        raise InrlabError(f"audio '{name}' contains NaN or infinite samples")
+    peak = np.abs(data).max()
+    if peak == 0:
+        raise InrlabError(f"audio '{name}' is silent (all samples are zero)")
+    data = (data / peak).astype(np.float32)
+    return from_grid(data[:, None], name=name, value_range=(-1.0, 1.0), sample_rate=float(rate))
+
+
+def synth_audio(duration: float = 2.0, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
+    """A deterministic clip of plucked notes with harmonics (a stand-in for real music)."""
+    if not duration > 0 or duration * sample_rate < 2:
+        raise InrlabError(f"synth audio duration {duration!r} s at {sample_rate} Hz is too short")
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(duration * sample_rate)) / sample_rate
+    out = np.zeros_like(t)
+    n_notes = max(1, int(duration * 4))
+    starts = np.linspace(0, duration, n_notes, endpoint=False)
+    scale = 220.0 * 2 ** (np.array([0, 2, 4, 5, 7, 9, 11, 12]) / 12)
+    for start in starts:
+        f0 = rng.choice(scale)
+        local = t - start
+        env = np.where(local >= 0, np.exp(-np.clip(local, 0, None) * 6.0), 0.0)
+        for k in range(1, 7):
+            out += env * np.sin(2 * np.pi * k * f0 * local) / k
+    return out
+
+
+# --------------------------------------------------------------------------- held-out data
+
+def split_every_other(signal: Signal) -> Signal:
+    """Train on the samples whose indices are all even; hold out every other sample.
+
+    As the Fourier-features paper does: from a 512^2 image this trains on 256^2 pixels (at their
+    true positions) and tests on the remaining 3/4 of the pixels.
+    """
+    if signal.heldout is not None:
+        raise InrlabError(f"signal '{signal.name}' already has a held-out set")
+    if min(signal.shape) < 2:
+        raise InrlabError(f"signal '{signal.name}' of shape {signal.shape} is too small to split")
+    idx = np.indices(signal.shape).reshape(len(signal.shape), -1)
+    train = torch.from_numpy((idx % 2 == 0).all(axis=0))
+    train_shape = tuple((s + 1) // 2 for s in signal.shape)
+    held = Signal(coords=signal.coords[~train], values=signal.values[~train],
+                  shape=(int((~train).sum()),), value_range=signal.value_range,
+                  name=f"{signal.name}[held-out]", sample_rate=signal.sample_rate)
+    return replace(signal, coords=signal.coords[train], values=signal.values[train],
+                   shape=train_shape, heldout=held, name=f"{signal.name}[even]",
+                   meta={**signal.meta, "split": "every_other", "full_shape": signal.shape})
+
+
+def resolution_split(source="camera", train_size=256, test_size=None, gray=True) -> Signal:
+    """Train on the image downsampled to `train_size`, hold out the image at `test_size`.
+
+    The test image (native size by default) is the reference; the training image is its
+    anti-aliased downsample. Both use pixel-centre coordinates, so every test pixel is
+    evaluated where it physically lies.
+    """
+    full, name = load_image(source, size=test_size, gray=gray)
+    train_size = _check_size(train_size, "train_size")
+    small = image_resize(full, train_size)
+    test = from_grid(full, name=f"{name}@{full.shape[0]}x{full.shape[1]}")
+    train = from_grid(small, name=f"{name}@{small.shape[0]}x{small.shape[1]}", heldout=test,
+                      meta={"split": "resolution", "full_shape": full.shape[:2]})
+    return train
+
+
+def image_resize(img: np.ndarray, size) -> np.ndarray:
+    from skimage import transform
+
+    target = _target_size(img.shape[:2], size, keep_aspect=True)
+    out = transform.resize(img, target + (img.shape[-1],), anti_aliasing=True, preserve_range=True)
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- cells
+
+def parse_grid(grid, dim: int) -> tuple[int, ...]:
+    """Cells per axis: an int (same for every axis), a sequence, or a string '8' / '8x4'."""
+    if isinstance(grid, str):
+        try:
+            grid = tuple(int(g) for g in grid.lower().split("x"))
+        except ValueError:
+            raise InrlabError(f"grid must be an integer or 'AxB', got {grid!r}") from None
+    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
+        grid = (int(grid),) * dim
+    if not isinstance(grid, (tuple, list)) or not all(
+            isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in grid):
+        raise InrlabError(f"grid must be an integer or a tuple of integers, got {grid!r}")
+    grid = tuple(int(g) for g in grid)
+    if len(grid) == 1 and dim > 1:
+        grid = grid * dim
+    if len(grid) != dim:
+        raise InrlabError(f"grid {grid} has {len(grid)} axes but the signal has {dim}")
+    if any(g < 1 for g in grid):
+        raise InrlabError(f"grid cells per axis must be >= 1, got {grid}")
+    return grid
+
+
+def check_grid(shape: Sequence[int], grid) -> tuple[int, ...]:
+    """Raise a clear error unless every axis of `shape` splits evenly into `grid` cells."""
+    grid = parse_grid(grid, len(shape))
+    for axis, (n, g) in enumerate(zip(shape, grid)):
+        if g > n:
+            raise InrlabError(f"grid {g} along axis {axis} is larger than the size {n}")
+        if n % g:
+            lo, hi = nearest_valid(n, g)
+            raise InrlabError(f"size {n} along axis {axis} does not divide into grid {g}; "
+                              f"nearest sizes that work: {lo} and {hi}")
+    return grid
+
+
+def partition(coords: torch.Tensor, grid: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cell index (row-major, (N,) long) and cell-local coordinates ((N, d) in (-1, 1)).
+
+    Cell c_k = floor((x_k + 1) / 2 * G_k); local x_k = 2 * frac((x_k + 1) / 2 * G_k) - 1. For
+    pixel-centre samples of a size that divides into the grid, the local coordinates are the
+    pixel centres of one cell's own pixel grid, at every resolution.
+    """
+    grid_t = torch.as_tensor(grid, dtype=coords.dtype, device=coords.device)
+    u = (coords + 1) * 0.5 * grid_t
+    cell = torch.floor(u).clamp_(min=0)
+    cell = torch.minimum(cell, grid_t - 1)
+    local = (u - cell) * 2 - 1
+    idx = cell.long()
+    flat = idx[:, 0]
+    for k in range(1, len(grid)):
+        flat = flat * int(grid[k]) + idx[:, k]
+    return flat, local
+
+
+# --------------------------------------------------------------------------- from a spec
+
+def load_signal(spec: str, size=None, gray: bool = False, seed: int = 0) -> Signal:
+    """A Signal from a short text spec, as the CLI takes it.
+
+    'perlin:OCTAVES' (size defaults to 256), 'synth' (the synthesized audio clip), a path ending
+    in .wav, or an image name/path.
+    """
+    spec = str(spec)
+    if spec.startswith("perlin"):
+        parts = spec.split(":")
+        try:
+            octaves = float(parts[1]) if len(parts) > 1 else 4.0
+        except ValueError:
+            raise InrlabError(f"perlin spec must be 'perlin:OCTAVES', got '{spec}'") from None
+        return perlin(size or 256, octaves=octaves, seed=seed)
+    if spec in ("synth", "audio"):
+        return audio(None, seed=seed)
+    if spec.lower().endswith(".wav"):
+        return audio(spec)
+    return image(spec, size=size, gray=gray)
+
+
+def fingerprint(signal: Signal) -> str:
+    """A short hash of a signal's data (to check that a checkpoint matches its signal)."""
+    h = hashlib.sha1()
+    h.update(signal.coords.detach().cpu().numpy().tobytes())
+    h.update(signal.values.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:12]

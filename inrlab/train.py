@@ -1,0 +1,407 @@
+"""One `fit()` for every model: Adam on the MSE, full batch or mini-batch, seeded, with
+callbacks, held-out evaluation and checkpoints that resume exactly.
+
+The loop knows nothing about the model family. Metrics come from the model's outputs: fit PSNR
+on the training samples and held-out PSNR on `signal.heldout`, both clipped to the signal's
+value range (see inrlab.metrics).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+
+from .errors import InrlabError, TrainingDiverged
+from .metrics import psnr, psnr_from_mse
+from .signals import Signal, fingerprint
+
+
+# --------------------------------------------------------------------------- device
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """'auto' picks cuda, then mps, then cpu; anything else is checked to exist."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InrlabError(f"unknown device '{device}' (use auto, cpu, cuda or mps)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InrlabError(f"device '{device}' requested but CUDA is not available here")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InrlabError(f"device '{device}' requested but MPS is not available here")
+    return dev
+
+
+# --------------------------------------------------------------------------- history
+
+@dataclass
+class History:
+    """What a fit recorded. Per step: the training loss (MSE before that step's update).
+    Per evaluation (every `eval_every` steps and after the last step): fit PSNR, held-out PSNR
+    (None without a held-out set) and the training wall seconds so far (evaluation excluded)."""
+
+    step: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    eval_step: list[int] = field(default_factory=list)
+    psnr: list[float] = field(default_factory=list)
+    psnr_heldout: list[float | None] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+
+    @property
+    def final(self) -> dict:
+        """Metrics after the last step."""
+        if not self.eval_step:
+            return {"psnr": None, "psnr_heldout": None, "seconds": 0.0, "steps": 0}
+        return {"psnr": self.psnr[-1], "psnr_heldout": self.psnr_heldout[-1],
+                "seconds": self.seconds[-1], "steps": self.eval_step[-1]}
+
+    def seconds_to(self, target_psnr: float) -> float | None:
+        """Training seconds until fit PSNR first reached `target_psnr` (None if never)."""
+        for p, s in zip(self.psnr, self.seconds):
+            if p is not None and p >= target_psnr:
+                return s
+        return None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(**d)
+
+
+@dataclass
+class FitState:
+    """What a callback sees."""
+
+    step: int
+    model: torch.nn.Module
+    signal: Signal
+    history: History
+    optimizer: torch.optim.Optimizer
+
+
+# --------------------------------------------------------------------------- schedules
+
+def make_schedule(schedule, steps: int) -> Callable[[int], float] | None:
+    """A learning-rate factor per step. None/'constant'; 'cosine' (to 0 at `steps`);
+    'step:EVERY:FACTOR' (multiply by FACTOR every EVERY steps, e.g. the multi-head paper's
+    'step:50:0.9048' = x exp(-0.1) every 50 epochs); or any callable step -> factor."""
+    if schedule in (None, "constant", "none"):
+        return None
+    if callable(schedule):
+        return schedule
+    if schedule == "cosine":
+        return lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / max(steps, 1)))
+    if isinstance(schedule, str) and schedule.startswith("step:"):
+        try:
+            _, every, factor = schedule.split(":")
+            every, factor = int(every), float(factor)
+            assert every > 0 and factor > 0
+        except Exception:
+            raise InrlabError(f"schedule '{schedule}' must read 'step:EVERY:FACTOR'") from None
+        return lambda s: factor ** (s // every)
+    raise InrlabError(f"unknown schedule {schedule!r} (use constant, cosine, 'step:EVERY:FACTOR')")
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a text file so a crash never leaves it half-written (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str | Path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, (torch.Tensor,)):
+        return o.tolist()
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def save_checkpoint(path, model, optimizer=None, scheduler=None, history: History | None = None,
+                    step: int = 0, generator: torch.Generator | None = None, extra: dict | None = None):
+    """Model config + weights, optimizer, scheduler and sampler state, history, step."""
+    _atomic_torch_save({
+        "format": "inrlab-checkpoint-1",
+        "model_config": getattr(model, "config", None),
+        "model_state": model.state_dict(),
+        "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
+        "generator_state": generator.get_state() if generator is not None else None,
+        "history": history.to_dict() if history is not None else None,
+        "step": step,
+        "extra": extra or {},
+    }, Path(path))
+
+
+def load_checkpoint(path, device="cpu"):
+    """(model rebuilt from its config with the saved weights, the checkpoint dict)."""
+    from .models import rebuild
+
+    path = Path(path)
+    if not path.exists():
+        raise InrlabError(f"checkpoint not found: '{path}'")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+    except Exception as e:
+        raise InrlabError(f"could not read checkpoint '{path}': {type(e).__name__}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "inrlab-checkpoint-1":
+        raise InrlabError(f"'{path}' is not an inrlab checkpoint")
+    if ckpt.get("model_config") is None:
+        raise InrlabError(f"checkpoint '{path}' has no model config; load its state_dict by hand")
+    model = rebuild(ckpt["model_config"]).to(device)
+    model.load_state_dict(ckpt["model_state"])
+    return model, ckpt
+
+
+# --------------------------------------------------------------------------- fit
+
+def _check_compatible(model, signal: Signal):
+    if not isinstance(signal, Signal):
+        raise InrlabError(f"fit() needs an inrlab Signal, got {type(signal).__name__}")
+    d_in, d_out = getattr(model, "dim_in", None), getattr(model, "dim_out", None)
+    if d_in is not None and d_in != signal.dim_in:
+        raise InrlabError(f"model takes {d_in}-D coordinates but signal '{signal.name}' is "
+                          f"{signal.dim_in}-D")
+    if d_out is not None and d_out != signal.channels:
+        raise InrlabError(f"model outputs {d_out} channels but signal '{signal.name}' has "
+                          f"{signal.channels}")
+
+
+def _positive_int(name, v, allow_zero=False):
+    if isinstance(v, bool) or not isinstance(v, int) or v < (0 if allow_zero else 1):
+        raise InrlabError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
+                          f"integer, got {v!r}")
+
+
+@torch.no_grad()
+def evaluate(model, signal: Signal, chunk: int = 1 << 18) -> float:
+    """Fit PSNR of `model` on all of `signal`'s samples (clipped, signal's value range)."""
+    pred = model.predict(signal.coords, chunk) if hasattr(model, "predict") else model(signal.coords)
+    return psnr(pred, signal.values, signal.value_range)
+
+
+def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1e-4, *,
+        batch_size: int | None = None, schedule=None, seed: int = 0, device="auto",
+        progress: bool = True, callbacks: Iterable[Callable[[FitState], object]] = (),
+        callback_every: int = 10, eval_every: int | None = None,
+        target_psnr: float | None = None, checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None, resume: str | os.PathLike | None = None,
+        fused: bool | None = None) -> History:
+    """Train `model` to reproduce `signal`; return its History.
+
+    steps: total optimizer steps (a resumed run continues up to this number).
+    batch_size: None for full batch; else random mini-batches drawn without replacement per
+    epoch from a generator seeded by `seed`. eval_every: how often to record PSNR (default
+    about 50 points over the run). target_psnr: stop once fit PSNR reaches it. callbacks:
+    called with a FitState every `callback_every` steps; a callback returning True stops
+    training. checkpoint: path written every `checkpoint_every` steps and at the end; resume:
+    a checkpoint to continue from (model weights, optimizer, schedule, sampler, history).
+    """
+    _positive_int("steps", steps)
+    if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
+        raise InrlabError(f"learning rate must be a positive number, got {lr!r}")
+    _check_compatible(model, signal)
+    if batch_size is not None:
+        _positive_int("batch_size", batch_size)
+    _positive_int("callback_every", callback_every)
+    eval_every = eval_every or max(1, steps // 50)
+    _positive_int("eval_every", eval_every)
+    if checkpoint_every is not None:
+        _positive_int("checkpoint_every", checkpoint_every)
+
+    dev = resolve_device(device)
+    model = model.to(dev)
+    data = signal.to(dev)
+    n = data.n
+    full_batch = batch_size is None or batch_size >= n
+
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(int(seed))
+    if fused is None:
+        fused = dev.type in ("cpu", "cuda")
+    try:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=fused)
+    except (RuntimeError, TypeError):
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    factor = make_schedule(schedule, steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor) if factor else None
+
+    history = History(config={
+        "model": getattr(model, "config", None), "signal": signal.name,
+        "signal_fingerprint": fingerprint(signal), "steps": steps, "lr": lr,
+        "batch_size": batch_size, "schedule": schedule if isinstance(schedule, (str, type(None))) else "custom",
+        "seed": seed, "device": str(dev)})
+    start, perm, pos = 0, None, 0
+    if resume is not None:
+        start, history, sampler = _resume(resume, model, optimizer, scheduler, gen, signal, history)
+        if sampler.get("perm") is not None:
+            perm, pos = sampler["perm"].to(dev), int(sampler["pos"])
+    if start >= steps:
+        return history
+
+    train_seconds = history.seconds[-1] if history.seconds else 0.0
+    last_saved_step = start
+    bar = _progress(progress, steps, start)
+    callbacks = list(callbacks)
+    stop = False
+    step = start
+    try:
+        for step in range(start + 1, steps + 1):
+            t0 = time.perf_counter()
+            if full_batch:
+                coords, target = data.coords, data.values
+            else:
+                if perm is None or pos + batch_size > n:
+                    perm, pos = torch.randperm(n, generator=gen).to(dev), 0
+                idx = perm[pos:pos + batch_size]
+                pos += batch_size
+                coords, target = data.coords[idx], data.values[idx]
+            pred = model(coords)
+            loss = torch.nn.functional.mse_loss(pred, target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                kept = (f"; the last good checkpoint (step {last_saved_step}) is kept at '{checkpoint}'"
+                        if checkpoint is not None and last_saved_step > 0 else "")
+                raise TrainingDiverged(
+                    f"loss became {loss_value} at step {step} with lr={lr:g}: lower the learning "
+                    f"rate{kept}", history=history)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            train_seconds += time.perf_counter() - t0
+            history.step.append(step)
+            history.loss.append(loss_value)
+
+            due_eval = step % eval_every == 0 or step == steps
+            if due_eval or target_psnr is not None:
+                if full_batch and not due_eval:
+                    # cheap check on this step's (pre-update) outputs for target_psnr
+                    p = psnr_from_mse(float(torch.mean((pred.detach().clamp(*data.value_range)
+                                                        - target) ** 2)), data.data_range)
+                    due_eval = p >= target_psnr
+                if due_eval:
+                    fit_psnr = evaluate(model, data)
+                    held = evaluate(model, data.heldout) if data.heldout is not None else None
+                    history.eval_step.append(step)
+                    history.psnr.append(fit_psnr)
+                    history.psnr_heldout.append(held)
+                    history.seconds.append(train_seconds)
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{loss_value:.2e}", psnr=f"{fit_psnr:.2f}")
+                    if target_psnr is not None and fit_psnr >= target_psnr:
+                        stop = True
+            if bar is not None:
+                bar.update(1)
+            if callbacks and (step % callback_every == 0 or step == steps):
+                state = FitState(step, model, signal, history, optimizer)
+                for cb in callbacks:
+                    if cb(state) is True:
+                        stop = True
+            if checkpoint is not None and checkpoint_every and step % checkpoint_every == 0:
+                save_checkpoint(checkpoint, model, optimizer, scheduler, history, step, gen,
+                                extra=_sampler_state(perm, pos))
+                last_saved_step = step
+            if stop:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if not history.eval_step or history.eval_step[-1] != step:
+        history.eval_step.append(step)
+        history.psnr.append(evaluate(model, data))
+        history.psnr_heldout.append(evaluate(model, data.heldout) if data.heldout is not None else None)
+        history.seconds.append(train_seconds)
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, model, optimizer, scheduler, history, step, gen,
+                        extra=_sampler_state(perm, pos))
+    return history
+
+
+def _sampler_state(perm, pos) -> dict:
+    return {"perm": perm.cpu() if perm is not None else None, "pos": pos}
+
+
+def _resume(path, model, optimizer, scheduler, gen, signal, history):
+    path = Path(path)
+    if not path.exists():
+        raise InrlabError(f"checkpoint to resume not found: '{path}'")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise InrlabError(f"could not read checkpoint '{path}': {type(e).__name__}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "inrlab-checkpoint-1":
+        raise InrlabError(f"'{path}' is not an inrlab checkpoint")
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except RuntimeError:
+        raise InrlabError(f"checkpoint '{path}' does not match this model's parameters") from None
+    if ckpt.get("optimizer_state") is not None:
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+    if scheduler is not None and ckpt.get("scheduler_state") is not None:
+        scheduler.load_state_dict(ckpt["scheduler_state"])
+    if ckpt.get("generator_state") is not None:
+        gen.set_state(ckpt["generator_state"])
+    old = History.from_dict(ckpt["history"]) if ckpt.get("history") else history
+    saved_fp = (old.config or {}).get("signal_fingerprint")
+    if saved_fp is not None and saved_fp != fingerprint(signal):
+        raise InrlabError(f"checkpoint '{path}' was trained on another signal "
+                          f"({old.config.get('signal')}), not '{signal.name}'")
+    old.config = {**history.config, "resumed_from": str(path), "resumed_at": ckpt["step"]}
+    return int(ckpt["step"]), old, ckpt.get("extra") or {}
+
+
+def _progress(enabled: bool, total: int, initial: int):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, desc="fit", leave=False, mininterval=0.5)
