@@ -1,0 +1,127 @@
+"""fit(): the loss goes down, runs repeat bit for bit, checkpoints resume exactly."""
+
+import pytest
+import torch
+
+from inrlab import fit, load_checkpoint, models, signals
+from inrlab.errors import InrlabError, TrainingDiverged
+from inrlab.train import make_schedule, resolve_device
+
+
+@pytest.fixture(scope="module")
+def camera16():
+    return signals.image("camera", size=16)
+
+
+def test_short_fit_lowers_the_loss(camera16):
+    m = models.build("siren", signal=camera16, width=32, depth=1, seed=0)
+    h = fit(m, camera16, steps=60, lr=1e-3, progress=False, eval_every=20)
+    assert h.loss[-1] < 0.25 * h.loss[0]
+    assert h.eval_step == [20, 40, 60] and h.psnr[-1] > h.psnr[0]
+    assert h.final["steps"] == 60 and h.final["psnr_heldout"] is None
+    assert all(b >= a for a, b in zip(h.seconds, h.seconds[1:]))
+
+
+def test_heldout_psnr_recorded():
+    sig = signals.split_every_other(signals.image("camera", size=16))
+    m = models.build("relu_pe", signal=sig, width=16, depth=1, seed=0)
+    h = fit(m, sig, steps=10, lr=1e-3, progress=False, eval_every=5)
+    assert len(h.psnr_heldout) == 2 and all(isinstance(v, float) for v in h.psnr_heldout)
+
+
+@pytest.mark.parametrize("batch_size", [None, 50])
+def test_same_seed_same_history_bit_for_bit(camera16, batch_size):
+    runs = []
+    for _ in range(2):
+        m = models.build("relu", signal=camera16, width=16, depth=1, seed=3)
+        runs.append(fit(m, camera16, steps=15, lr=1e-3, batch_size=batch_size, seed=3, progress=False))
+    assert runs[0].loss == runs[1].loss and runs[0].psnr == runs[1].psnr
+
+
+@pytest.mark.parametrize("batch_size", [None, 60])
+def test_resume_gives_the_same_losses(tmp_path, camera16, batch_size):
+    kw = dict(lr=1e-3, batch_size=batch_size, seed=1, progress=False, schedule="cosine")
+    full = fit(models.build("siren", signal=camera16, width=16, depth=1, seed=0), camera16, steps=20, **kw)
+    # the same run, interrupted at step 8 (a callback stops it), leaves a checkpoint there
+    part = fit(models.build("siren", signal=camera16, width=16, depth=1, seed=0), camera16, steps=20,
+               checkpoint=tmp_path / "k.pt", callbacks=[lambda s: s.step == 8], callback_every=1, **kw)
+    assert part.final["steps"] == 8
+    # resumed in a fresh model with other initial weights, it continues exactly
+    resumed = fit(models.build("siren", signal=camera16, width=16, depth=1, seed=99), camera16,
+                  steps=20, resume=tmp_path / "k.pt", **kw)
+    assert resumed.loss[:8] == part.loss
+    assert resumed.loss == full.loss  # the next-step losses after the resume are identical
+
+
+def test_load_checkpoint_rebuilds_the_model(tmp_path, camera16):
+    m = models.build("ff", signal=camera16, width=16, depth=1, mapping_size=8, seed=0)
+    fit(m, camera16, steps=5, lr=1e-3, progress=False, checkpoint=tmp_path / "m.pt")
+    loaded, ckpt = load_checkpoint(tmp_path / "m.pt")
+    assert ckpt["step"] == 5 and ckpt["history"]["step"][-1] == 5
+    assert torch.equal(loaded(camera16.coords), m(camera16.coords))
+
+
+def test_resume_refuses_another_signal(tmp_path, camera16):
+    m = models.build("relu", signal=camera16, width=8, depth=0, seed=0)
+    fit(m, camera16, steps=3, progress=False, checkpoint=tmp_path / "a.pt")
+    other = signals.image("moon", size=16)
+    with pytest.raises(InrlabError, match="trained on another signal"):
+        fit(models.build("relu", signal=other, width=8, depth=0), other, steps=5,
+            resume=tmp_path / "a.pt", progress=False)
+
+
+def test_divergence_names_step_and_lr(tmp_path, camera16):
+    m = models.build("relu", signal=camera16, width=16, depth=1, seed=0)
+    with pytest.raises(TrainingDiverged, match=r"at step \d+ with lr=1e\+30") as err:
+        fit(m, camera16, steps=50, lr=1e30, progress=False, checkpoint=tmp_path / "d.pt",
+            checkpoint_every=1)
+    assert len(err.value.history.loss) >= 1
+
+
+def test_target_psnr_stops_early(camera16):
+    m = models.build("siren", signal=camera16, width=32, depth=1, seed=0)
+    h = fit(m, camera16, steps=500, lr=1e-3, target_psnr=25.0, progress=False)
+    assert h.final["steps"] < 500 and h.final["psnr"] >= 25.0
+    assert h.seconds_to(25.0) is not None
+
+
+def test_callbacks_run_and_can_stop(camera16):
+    seen = []
+
+    def cb(state):
+        seen.append(state.step)
+        return state.step >= 6
+
+    m = models.build("relu", signal=camera16, width=8, depth=0, seed=0)
+    h = fit(m, camera16, steps=100, callbacks=[cb], callback_every=3, progress=False)
+    assert seen == [3, 6] and h.final["steps"] == 6
+
+
+@pytest.mark.parametrize("kw, fragment", [
+    (dict(steps=0), "steps must be a positive integer"),
+    (dict(steps=5, lr=-1.0), "learning rate must be a positive number"),
+    (dict(steps=5, lr=float("nan")), "learning rate"),
+    (dict(steps=5, batch_size=0), "batch_size must be a positive integer"),
+    (dict(steps=5, device="tpu9"), "device"),
+    (dict(steps=5, schedule="warp"), "unknown schedule"),
+])
+def test_fit_argument_errors(camera16, kw, fragment):
+    m = models.build("relu", signal=camera16, width=8, depth=0)
+    with pytest.raises(InrlabError, match=fragment):
+        fit(m, camera16, progress=False, **kw)
+
+
+def test_fit_refuses_mismatched_dimensions(camera16):
+    m = models.build("relu", dim_in=2, dim_out=3, width=8, depth=0)
+    with pytest.raises(InrlabError, match="outputs 3 channels but signal"):
+        fit(m, camera16, steps=2, progress=False)
+
+
+def test_schedules():
+    assert make_schedule("step:50:0.5", 1000)(120) == 0.25
+    assert make_schedule("cosine", 100)(100) == pytest.approx(0)
+    assert make_schedule(None, 10) is None
+
+
+def test_auto_device_is_available():
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
