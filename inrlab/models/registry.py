@@ -3,11 +3,16 @@
 `build("siren", width=128)` constructs a registered model; an unknown name or keyword raises
 a one-line InrlabError listing the valid ones. `coerce` turns CLI/papermill text ("128",
 "true", "8x4") into the type the constructor's annotation names.
+
+Besides a family's own parameters, `build` takes `seed` and the random-weight-factorization
+switch for every family: `factorize`, `rwf_mu`, `rwf_sigma`, with `mu` / `sigma` as short names
+where the family has no parameter of that name (see inrlab.models.factorize for the rule).
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 import typing
 from typing import Any, Callable
 
@@ -17,8 +22,11 @@ from ..errors import InrlabError
 
 _REGISTRY: dict[str, Callable] = {}
 
-# Keywords `build` handles itself for every family (not passed to the constructor).
-BUILD_KEYS = ("seed",)
+# Keywords `build` handles itself for every family (not passed to the constructor), typed.
+BUILD_KEYS = ("seed", "factorize", "rwf_mu", "rwf_sigma")
+_BUILD_TYPES = {"seed": int, "factorize": bool, "rwf_mu": float, "rwf_sigma": float}
+# Short names of the RWF keys, valid for a family that has no parameter of that name.
+RWF_ALIASES = {"mu": "rwf_mu", "sigma": "rwf_sigma"}
 
 
 def register(name: str):
@@ -51,8 +59,17 @@ def parameters(name: str) -> dict[str, inspect.Parameter]:
             and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
+def build_keys(name: str) -> dict[str, str]:
+    """The keywords `build` handles itself for model `name`, each mapped to its canonical key
+    (the RWF aliases `mu`/`sigma` only where the family has no parameter of that name)."""
+    own = parameters(name)
+    keys = {k: k for k in BUILD_KEYS}
+    keys.update({a: c for a, c in RWF_ALIASES.items() if a not in own})
+    return keys
+
+
 def valid_keys(name: str) -> list[str]:
-    return sorted(list(parameters(name)) + list(BUILD_KEYS))
+    return sorted(list(parameters(name)) + list(build_keys(name)))
 
 
 def _annotation(name: str, key: str):
@@ -75,10 +92,11 @@ def _parse_bool(text: str) -> bool:
 
 def coerce(name: str, key: str, value: Any) -> Any:
     """Convert `value` (often text) to the type model `name` declares for `key`."""
-    if key not in parameters(name) and key not in BUILD_KEYS:
+    own, extra = parameters(name), build_keys(name)
+    if key not in own and key not in extra:
         raise InrlabError(f"unknown parameter '{key}' for model '{name}' "
                           f"(valid: {', '.join(valid_keys(name))})")
-    ann = int if key == "seed" else _annotation(name, key)
+    ann = _annotation(name, key) if key in own else _BUILD_TYPES[extra[key]]
     options = typing.get_args(ann) if typing.get_origin(ann) in (typing.Union, getattr(__import__("types"), "UnionType", None)) else (ann,)
     if value is None and type(None) in options:
         return None
@@ -130,12 +148,14 @@ def build(name: str, signal=None, **kwargs):
     touching the global RNG."""
     cls = _constructor(name)
     params = parameters(name)
-    unknown = [k for k in kwargs if k not in params and k not in BUILD_KEYS]
+    extra = build_keys(name)
+    unknown = [k for k in kwargs if k not in params and k not in extra]
     if unknown:
         raise InrlabError(f"unknown parameter '{unknown[0]}' for model '{name}' "
                           f"(valid: {', '.join(valid_keys(name))})")
     kwargs = {k: coerce(name, k, v) for k, v in kwargs.items()}
     seed = kwargs.pop("seed", None)
+    rwf = _pop_rwf(name, kwargs, params, extra)
     if signal is not None:
         auto = {"dim_in": signal.dim_in, "dim_out": signal.channels, "resolution": tuple(signal.shape)}
         for k, v in auto.items():
@@ -150,9 +170,42 @@ def build(name: str, signal=None, **kwargs):
             raise
         except (TypeError, ValueError) as e:
             raise InrlabError(f"model '{name}': {e}") from None
-    model.config = {"name": name, "kwargs": {k: _jsonable(v) for k, v in kwargs.items()},
+        if rwf is not None:  # s is drawn here, from the same seeded stream, after init_
+            from .factorize import factorize_
+            factorize_(model, mu=rwf["rwf_mu"], sigma=rwf["rwf_sigma"])
+    saved = {**kwargs, **({"factorize": True, **rwf} if rwf is not None else {})}
+    model.config = {"name": name, "kwargs": {k: _jsonable(v) for k, v in saved.items()},
                     "seed": seed}
     return model
+
+
+def _pop_rwf(name: str, kwargs: dict, params: dict, extra: dict) -> dict | None:
+    """Take the RWF keywords out of `kwargs`: None (no factorization) or {rwf_mu, rwf_sigma}."""
+    from .factorize import DEFAULT_MU, DEFAULT_SIGMA
+
+    factorize = kwargs.pop("factorize", False)
+    given, typed = {}, {}
+    for key in [k for k in kwargs if k in extra and extra[k] in ("rwf_mu", "rwf_sigma")]:
+        canonical = extra[key]
+        if canonical in given:
+            raise InrlabError(f"model '{name}': '{typed[canonical]}' and '{key}' both set "
+                              f"{canonical}; give one")
+        given[canonical], typed[canonical] = kwargs.pop(key), key
+    if not factorize:
+        if given:
+            raise InrlabError(f"model '{name}': '{next(iter(typed.values()))}' sets random "
+                              f"weight factorization; add factorize=true")
+        return None
+    for alias, canonical in RWF_ALIASES.items():
+        if alias in params and alias in kwargs and canonical not in given:
+            raise InrlabError(f"model '{name}': with factorize=true, '{alias}' is ambiguous "
+                              f"(it is {name}'s own parameter); name the RWF one {canonical}")
+    rwf = {"rwf_mu": float(given.get("rwf_mu", DEFAULT_MU)),
+           "rwf_sigma": float(given.get("rwf_sigma", DEFAULT_SIGMA))}
+    if not (math.isfinite(rwf["rwf_mu"]) and math.isfinite(rwf["rwf_sigma"]) and rwf["rwf_sigma"] >= 0):
+        raise InrlabError(f"model '{name}': rwf_mu must be finite and rwf_sigma >= 0, got "
+                          f"rwf_mu={rwf['rwf_mu']}, rwf_sigma={rwf['rwf_sigma']}")
+    return rwf
 
 
 def rebuild(config: dict):
