@@ -368,6 +368,21 @@ def synth_audio(duration: float = 2.0, sample_rate: int = 16000, seed: int = 0) 
     return out
 
 
+def sine_mix(n: int = 1024, freqs: Sequence[float] = (2, 8, 32), seed: int = 0) -> Signal:
+    """A 1-D sum of sines, one per frequency (cycles across the domain), with seeded phases and
+    amplitudes 1/sqrt(rank), scaled so max |x| = 1: a target whose spectrum you choose."""
+    n = _check_size(n, "n")
+    if not freqs or any(not (isinstance(f, (int, float)) and f > 0) for f in freqs):
+        raise InrlabError(f"sine_mix freqs must be positive numbers, got {freqs!r}")
+    rng = np.random.default_rng(seed)
+    x = (np.arange(n) + 0.5) / n
+    y = sum(np.sin(2 * np.pi * f * x + rng.uniform(0, 2 * np.pi)) / np.sqrt(i + 1)
+            for i, f in enumerate(freqs))
+    y = y / np.abs(y).max()
+    return from_grid(y[:, None], name=f"sines{'+'.join(f'{f:g}' for f in freqs)}",
+                     value_range=(-1.0, 1.0), meta={"freqs": list(freqs)})
+
+
 # --------------------------------------------------------------------------- held-out data
 
 def split_every_other(signal: Signal) -> Signal:
