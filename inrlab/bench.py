@@ -89,27 +89,11 @@ def copy_bandwidth(device, mbytes: int = 256) -> float:
     return 2 * n * 4 / t
 
 
-def saved_bytes(model, coords) -> int:
-    """Bytes of the distinct tensors autograd saves for the backward pass of one forward."""
-    seen, total = set(), 0
-
-    def pack(t):
-        nonlocal total
-        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
-        if key not in seen:
-            seen.add(key)
-            total += t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(coords)
-    return total
-
-
 def train_step_row(model, coords, target, device, ctx, flops: float, label: str, min_time=None,
                    optimizer_kw=None) -> dict:
     """Time one full training step (forward, MSE, backward, fused Adam update)."""
     from .flops import count_params
+    from .train import saved_bytes
 
     model = model.to(device)
     coords, target = coords.to(device), target.to(device)

@@ -232,7 +232,7 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
         callback_every: int = 10, eval_every: int | None = None,
         target_psnr: float | None = None, checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int | None = None, resume: str | os.PathLike | None = None,
-        fused: bool | None = None) -> History:
+        fused: bool | None = None, max_memory: float | None = None) -> History:
     """Train `model` to reproduce `signal`; return its History.
 
     steps: total optimizer steps (a resumed run continues up to this number).
@@ -242,6 +242,10 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
     called with a FitState every `callback_every` steps; a callback returning True stops
     training. checkpoint: path written every `checkpoint_every` steps and at the end; resume:
     a checkpoint to continue from (model weights, optimizer, schedule, sampler, history).
+    max_memory: bytes a training step may use for activations (default: half the memory
+    available on the device); a full batch that needs more is split into chunks whose gradients
+    add up to the same full-batch gradient, and a step that cannot fit at all is refused with
+    the amount it needed.
     """
     _positive_int("steps", steps)
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
@@ -260,6 +264,8 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
     data = signal.to(dev)
     n = data.n
     full_batch = batch_size is None or batch_size >= n
+
+    n_chunks = plan_chunks(model, data.coords if full_batch else data.coords[:batch_size], dev, max_memory)
 
     gen = torch.Generator(device="cpu")
     gen.manual_seed(int(seed))
@@ -302,11 +308,18 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
                 idx = perm[pos:pos + batch_size]
                 pos += batch_size
                 coords, target = data.coords[idx], data.values[idx]
-            pred = model(coords)
-            loss = torch.nn.functional.mse_loss(pred, target)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            loss_value = float(loss.detach())
+            if n_chunks == 1:
+                pred = model(coords)
+                loss = torch.nn.functional.mse_loss(pred, target)
+                loss.backward()
+            else:  # same gradient as the whole batch, in pieces that fit in memory
+                pred, loss, denom = None, 0.0, target.numel()
+                for c_coords, c_target in zip(coords.chunk(n_chunks), target.chunk(n_chunks)):
+                    part = torch.sum((model(c_coords) - c_target) ** 2) / denom
+                    part.backward()
+                    loss = loss + part.detach()
+            loss_value = float(loss.detach()) if torch.is_tensor(loss) else float(loss)
             if not math.isfinite(loss_value):
                 kept = (f"; the last good checkpoint (step {last_saved_step}) is kept at '{checkpoint}'"
                         if checkpoint is not None and last_saved_step > 0 else "")
@@ -324,7 +337,7 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
 
             due_eval = step % eval_every == 0 or step == steps
             if due_eval or target_psnr is not None:
-                if full_batch and not due_eval:
+                if full_batch and not due_eval and pred is not None:
                     # cheap check on this step's (pre-update) outputs for target_psnr
                     p = psnr_from_mse(float(torch.mean((pred.detach().clamp(*data.value_range)
                                                         - target) ** 2)), data.data_range)
@@ -369,6 +382,62 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
 
 def _sampler_state(perm, pos) -> dict:
     return {"perm": perm.cpu() if perm is not None else None, "pos": pos}
+
+
+def saved_bytes(model, coords) -> int:
+    """Bytes of the distinct tensors autograd saves for the backward pass of one forward."""
+    seen, total = set(), 0
+
+    def pack(t):
+        nonlocal total
+        storage = t.untyped_storage()
+        key = (storage.data_ptr(), storage.nbytes())
+        if key not in seen:
+            seen.add(key)
+            total += storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(coords)
+    return total
+
+
+def available_memory(device: torch.device) -> float | None:
+    """Free bytes on the device (CUDA), or MemAvailable of the host; None if unknown."""
+    if device.type == "cuda":
+        return float(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def plan_chunks(model, coords: torch.Tensor, device, max_memory: float | None = None) -> int:
+    """How many chunks a step over `coords` needs so its activations fit in `max_memory` bytes.
+
+    The activation memory per sample is measured on a probe forward pass (what autograd saves),
+    doubled for the gradients of those activations."""
+    n = coords.shape[0]
+    budget = max_memory if max_memory is not None else (
+        None if (avail := available_memory(device)) is None else 0.5 * avail)
+    if budget is None:
+        return 1
+    if not budget > 0:
+        raise InrlabError(f"max_memory must be positive, got {max_memory!r}")
+    probe = coords[: min(n, 2048)]
+    per_sample = 2.0 * saved_bytes(model, probe) / max(1, probe.shape[0])
+    need = per_sample * n
+    if need <= budget:
+        return 1
+    chunks = math.ceil(need / budget)
+    if per_sample * math.ceil(n / chunks) > budget or chunks > n:
+        raise InrlabError(f"a training step needs about {per_sample / 2**20:.1f} MB per sample but only "
+                          f"{budget / 2**20:.1f} MB may be used; use a smaller model or signal")
+    return chunks
 
 
 def _resume(path, model, optimizer, scheduler, gen, signal, history):

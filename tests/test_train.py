@@ -125,3 +125,17 @@ def test_schedules():
 
 def test_auto_device_is_available():
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+
+
+def test_chunked_full_batch_matches_the_whole_batch(camera16):
+    runs = []
+    for max_memory in (None, 20_000):  # 20 kB forces many chunks for 256 samples
+        m = models.build("siren", signal=camera16, width=16, depth=1, seed=0)
+        runs.append(fit(m, camera16, steps=5, lr=1e-3, progress=False, max_memory=max_memory))
+    assert runs[0].loss == pytest.approx(runs[1].loss, rel=1e-5)
+
+
+def test_memory_refusal_names_the_need(camera16):
+    m = models.build("siren", signal=camera16, width=16, depth=1, seed=0)
+    with pytest.raises(InrlabError, match=r"needs about .* MB per sample"):
+        fit(m, camera16, steps=2, progress=False, max_memory=10)
