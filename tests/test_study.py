@@ -1,0 +1,135 @@
+"""The study runner: profiles, failures that do not stop the others, resume, atomic results,
+and the set of notebooks CI validates."""
+
+import json
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from inrlab import study
+from inrlab.errors import InrlabError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _notebook(path: Path, params: str, body: str):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    p = nbformat.v4.new_code_cell(params)
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+
+
+BODY = """
+from inrlab.report import Report, check_parameters
+check_parameters(globals())
+report = Report(out_dir, notebook=name)
+report.add(value=steps * 2)
+if fail:
+    raise RuntimeError("boom in " + name)
+"""
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch):
+    nbdir = tmp_path / "notebooks"
+    (nbdir / "profiles").mkdir(parents=True)
+    for name in ("a_first", "b_second"):
+        _notebook(nbdir / f"{name}.ipynb",
+                  f'steps: int = 1  # steps\nfail: bool = False  # fail on purpose\nname: str = "{name}"  # name\nout_dir: str = ""  # output',
+                  BODY)
+    (nbdir / "profiles" / "quick.yaml").write_text("a_first:\n  steps: 3\n")
+    (nbdir / "profiles" / "broken.yaml").write_text("a_first:\n  fail: true\n")
+    (nbdir / "profiles" / "typo.yaml").write_text("a_first:\n  steps: '300'\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_study_runs_all_and_records_metrics(lab):
+    code = study.run_study("quick", out=str(lab / "run"))
+    assert code == 0
+    metrics = json.loads((lab / "run" / "a_first" / "metrics.json").read_text())
+    assert metrics["metrics"]["value"] == 6  # the profile's steps=3 was injected
+    assert (lab / "run" / "b_second" / "b_second.ipynb").exists()
+    status = json.loads((lab / "run" / "status.json").read_text())
+    assert all(s["ok"] for s in status["notebooks"].values())
+    assert "a_first" in (lab / "run" / "index.html").read_text()
+
+
+def test_failing_notebook_is_saved_and_others_go_on(lab):
+    code = study.run_study("broken", out=str(lab / "run"))
+    assert code == 1
+    status = json.loads((lab / "run" / "status.json").read_text())["notebooks"]
+    assert not status["a_first"]["ok"] and "boom in a_first" in status["a_first"]["error"]
+    assert status["b_second"]["ok"]
+    assert (lab / "run" / "a_first" / "a_first.ipynb").exists()  # saved with its error
+    # metrics written before the failure are kept
+    assert json.loads((lab / "run" / "a_first" / "metrics.json").read_text())["metrics"]["value"] == 2
+
+
+def test_resume_skips_finished_notebooks(lab, capsys):
+    study.run_study("broken", out=str(lab / "run"))
+    before = (lab / "run" / "b_second" / "metrics.json").stat().st_mtime_ns
+    code = study.run_study("quick", resume=str(lab / "run"))
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "b_second: done" in out and "a_first: ok" in out
+    assert (lab / "run" / "b_second" / "metrics.json").stat().st_mtime_ns == before
+
+
+def test_wrong_parameter_type_is_named(lab):
+    code = study.run_study("typo", out=str(lab / "run"), only=["a_first"])
+    status = json.loads((lab / "run" / "status.json").read_text())["notebooks"]
+    assert code == 1
+    assert "parameter 'steps' must be int, got '300'" in status["a_first"]["error"]
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(profile="nope"), "unknown profile 'nope'"),
+    (dict(profile="quick", only=["zzz"]), "--only 'zzz' matches no notebook"),
+    (dict(profile="quick", jobs=0), "--jobs must be a positive integer"),
+    (dict(profile="quick", resume="no/such/run"), "--resume folder not found"),
+])
+def test_study_argument_errors(lab, kwargs, fragment):
+    with pytest.raises(InrlabError, match=fragment):
+        study.run_study(**kwargs)
+
+
+def test_profile_naming_unknown_notebook(lab):
+    (lab / "notebooks" / "profiles" / "bad.yaml").write_text("no_such_notebook:\n  x: 1\n")
+    with pytest.raises(InrlabError, match="unknown notebook 'no_such_notebook'"):
+        study.run_study("bad")
+
+
+# --------------------------------------------------------------------------- the real notebooks
+
+def _notebooks_on_disk():
+    return sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_ci_validates_every_notebook_on_disk():
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert "notebooks" in cfg["testpaths"] and "--nbval-lax" in cfg["addopts"]
+    # nbval collects every notebooks/*.ipynb; both profiles must cover exactly those notebooks
+    for profile in ("quick", "paper"):
+        names = sorted(yaml.safe_load((ROOT / "notebooks" / "profiles" / f"{profile}.yaml").read_text()))
+        assert names == _notebooks_on_disk(), profile
+
+
+@pytest.mark.parametrize("name", _notebooks_on_disk())
+def test_notebooks_are_clean_and_parameterised(name):
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    params = [l for l in tagged[0].source.splitlines() if l.strip() and not l.lstrip().startswith("#")]
+    for line in params:  # every parameter typed and commented
+        assert ":" in line.split("=")[0] and "#" in line, line
+    assert any(l.startswith("out_dir: str") for l in params)
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in nb.cells if c.cell_type == "code")
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    assert nb.cells[0].cell_type == "markdown"
