@@ -1,0 +1,275 @@
+"""Multi-head ReLU INR (Aftab, Morsali, Ghaemmaghami, "Multi-Head ReLU Implicit Neural
+Representation Networks"; code: AlirezaMorsali/MH-RELU-INR).
+
+The domain is split into grid cells (grid=8 on an image: 8 x 8 = 64 heads). A ReLU MLP body
+(first layer + `depth` hidden layers, all ReLU; the paper's 4 x Dense(256) is width=256,
+depth=3) maps a CELL-LOCAL coordinate to `width` features, and head k, one linear neuron per
+channel wired to `alpha` randomly chosen body units (sec. 3.1.2; alpha == width is dense),
+turns them into the value of cell k at that local position. On a grid whose side the cells
+divide, every cell shares the same local coordinates, so the body runs only N / heads times.
+
+What differs from the paper's code, and why:
+- Coordinates: one pixel-centre convention (`signals.partition`); their per-cell
+  linspace(-1, 1) puts the same local coordinate on different physical pixels at 256 and 512,
+  so their 256 -> 512 generalization test is not registered; ours is, at any resolution.
+- forward(coords) takes any coordinates (scattered held-out pixels, any resolution): it
+  finds each point's head and local coordinate, runs the body once per DISTINCT local
+  coordinate (rounded to 2^-15 of a cell, the canonical value is what the body sees; exact
+  for cells of up to 2^15 pixels per side that are a power of two) and evaluates the heads
+  as a batched sparse product, never a loop over heads.
+- Head init: Glorot with fan-in alpha per head, like a normal layer (U(+-0.43) at alpha=32).
+  Their code draws Glorot over one 1-D vector of alpha * heads values, whose bound
+  sqrt(3 / (alpha * heads)) shrinks as heads grow (+-0.0012 at 256^2 heads): with many heads
+  the heads start near zero, so the init would change with the number of heads and confound
+  the heads sweeps.
+- The wiring is drawn from a torch.Generator seeded with `wiring_seed` and kept as a buffer
+  (checkpoints restore it); theirs is unseeded.
+- RGB: one head neuron per cell and channel (dim_out neurons per cell), each with its own
+  wiring; their code is gray-only.
+
+FLOPs (see `MultiHead.flops`): the body's FLOPs per distinct local coordinate times their
+number (N / heads on a dividing grid), plus 2 * alpha + 1 per head output and channel.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..flops import FlopCount, mlp_flops
+from ..signals import parse_grid, partition
+from .base import INR
+from .layers import SparseHeads, glorot_init_
+from .registry import register
+
+# Cell-local positions are snapped to multiples of 1 / QUANTUM of a cell (per axis) to find the
+# distinct ones: float32 coordinates put one local position at slightly different values in
+# different cells (errors ~3e-8 * grid), far below this step, far above float noise.
+QUANTUM = 2 ** 15
+CACHE_ENTRIES = 4
+
+
+@register("multihead")
+class MultiHead(INR):
+    def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
+                 grid: int | str | tuple = 8, alpha: int = 32, wiring_seed: int = 0,
+                 heads_impl: str = "auto"):
+        super().__init__()
+        if width < 1 or depth < 0:
+            raise ValueError(f"width must be >= 1 and depth >= 0, got width={width}, depth={depth}")
+        if isinstance(alpha, bool) or not isinstance(alpha, int) or alpha < 1:
+            raise ValueError(f"alpha must be a positive integer, got {alpha!r}")
+        if alpha > width:
+            raise ValueError(f"alpha {alpha} is larger than the body width {width} "
+                             f"(alpha counts body units per head; alpha = width is dense)")
+        self.dim_in, self.dim_out, self.width, self.depth = dim_in, dim_out, width, depth
+        self.grid = parse_grid(grid, dim_in)
+        self.heads = math.prod(self.grid)
+        self.alpha = alpha
+        dims = [dim_in] + [width] * (depth + 1)
+        self.body = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.head = SparseHeads(width, self.heads * dim_out, alpha, seed=wiring_seed,
+                                impl=heads_impl)
+        self._cache = []
+        self.init_()
+
+    def init_(self):
+        # Body: Glorot uniform, zero bias (Keras' default, which the paper's code keeps; the
+        # paper, sec. 3.2, only says 'uniform'). Heads: SparseHeads.init_, Glorot with fan-in
+        # alpha per head (see the module docstring for why not the paper code's rule).
+        for layer in self.body:
+            glorot_init_(layer.weight, layer.bias, layer.in_features, layer.out_features)
+        self.head.init_()
+
+    # ------------------------------------------------------------------ where points fall
+
+    def locate(self, coords: torch.Tensor):
+        """(head (N,), local_id (N,), local (L, dim_in)): each point's cell and the index of
+        its cell-local coordinate among the L distinct ones. Cached for the last few
+        coordinate tensors (training passes the same tensor every step)."""
+        if coords.ndim != 2 or coords.shape[1] != self.dim_in:
+            raise ValueError(f"coords must be (N, {self.dim_in}), got {tuple(coords.shape)}")
+        if coords.requires_grad:  # keep d(output)/d(coords): no snapping, one body row per point
+            head, local = partition(coords.double(), self.grid)
+            return head, torch.arange(coords.shape[0], device=coords.device), local.to(coords.dtype)
+        key = (coords.untyped_storage().data_ptr(), coords.storage_offset(), tuple(coords.shape),
+               coords.stride(), coords.dtype, coords.device, coords._version)
+        for i, (k, held, found) in enumerate(self._cache):
+            if k == key and held.untyped_storage().data_ptr() == key[0]:  # (not a deep copy)
+                self._cache.append(self._cache.pop(i))
+                return found
+        head, local = partition(coords.double(), self.grid)
+        q = torch.round((local + 1) * (0.5 * QUANTUM)).long()
+        radix = 1
+        per_axis = [torch.unique(q[:, k], return_inverse=True) for k in range(self.dim_in)]
+        total = math.prod(u.numel() for u, _ in per_axis)
+        if total < 2 ** 62:
+            flat = torch.zeros_like(head)
+            for u, inv in reversed(per_axis):
+                flat = flat + inv * radix
+                radix *= u.numel()
+            uniq, ids = torch.unique(flat, return_inverse=True)
+            cols, rest = [], uniq
+            for u, _ in reversed(per_axis):
+                cols.append(u[rest % u.numel()])
+                rest = rest // u.numel()
+            ukey = torch.stack(cols[::-1], dim=1)
+        else:
+            ukey, ids = torch.unique(q, dim=0, return_inverse=True)
+        local_u = (ukey.double() / (0.5 * QUANTUM) - 1).to(coords.dtype)
+        out = (head, ids, local_u)
+        # Holding `coords` keeps its memory from being reused, so the key cannot go stale;
+        # a few entries serve training coords, held-out coords and fit()'s memory chunks.
+        self._cache = self._cache[-(CACHE_ENTRIES - 1):] + [(key, coords, out)]
+        return out
+
+    def features(self, local: torch.Tensor) -> torch.Tensor:
+        """Body features (L, width) of cell-local coordinates."""
+        h = local
+        for layer in self.body:
+            h = torch.relu(layer(h))
+        return h
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        head, ids, local = self.locate(coords)
+        return self.render(self.features(local), head, ids)
+
+    def render(self, feat: torch.Tensor, head: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """(N, dim_out) outputs of point n = head[n] applied to feat[ids[n]].
+
+        Full grids: every head on every distinct local coordinate (L x heads ~ N products, a
+        sparse matmul). Scattered points: one gather per point and channel."""
+        n, c, L = head.shape[0], self.dim_out, feat.shape[0]
+        chan = torch.arange(c, device=head.device)
+        if L * self.heads <= 2 * n:
+            table = self.head.table(feat)                       # (L, heads * C)
+            return table[ids[:, None], head[:, None] * c + chan]
+        present, hinv = torch.unique(head, return_inverse=True)
+        if L * present.numel() <= 2 * n:
+            rows = (present[:, None] * c + chan).reshape(-1)
+            table = self.head.table(feat, rows)                 # (L, present * C)
+            return table[ids[:, None], hinv[:, None] * c + chan]
+        out_row = (head[:, None] * c + chan).reshape(-1)
+        x_row = ids.repeat_interleave(c)
+        if torch.is_grad_enabled() or out_row.numel() * self.alpha <= 1 << 24:
+            return self.head.pairs(feat, x_row, out_row).view(n, c)
+        step = max(1, (1 << 24) // self.alpha)
+        return torch.cat([self.head.pairs(feat, xr, orow) for xr, orow in
+                          zip(x_row.split(step), out_row.split(step))]).view(n, c)
+
+    # ------------------------------------------------------------------ cost
+
+    def distinct_locals(self, shape: Sequence[int]) -> int:
+        """Distinct cell-local coordinates of a pixel-centre grid of `shape` (N / heads when
+        the grid divides the shape)."""
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        total = 1
+        for n, g in zip(shape, self.grid):
+            # local position of sample i is frac((2i + 1) * g / (2n)): count distinct residues
+            total *= int(np.unique((2 * np.arange(n, dtype=np.int64) + 1) * g % (2 * n)).size)
+        return total
+
+    def flops(self, shape) -> FlopCount:
+        """Forward FLOPs to render `shape`: the body (first layer + depth hidden layers, ReLU
+        after each) once per distinct local coordinate, then every output pixel and channel
+        costs 2 * alpha (its alpha multiply-adds) + 1 (bias). Finding cells and distinct
+        coordinates (a few sorts, done once per coordinate set) is not counted."""
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        n = math.prod(shape)
+        body = mlp_flops([self.dim_in] + [self.width] * (self.depth + 1), "relu", "relu")
+        heads = FlopCount(matmul=2.0 * self.alpha * n * self.dim_out, bias=float(n * self.dim_out))
+        return body * self.distinct_locals(shape) + heads
+
+    def extra_repr(self) -> str:
+        return f"grid={'x'.join(map(str, self.grid))}, heads={self.heads}, alpha={self.alpha}"
+
+
+# --------------------------------------------------------------------------- references
+
+def multihead_reference(model: MultiHead, coords: torch.Tensor, dedup: bool = True) -> torch.Tensor:
+    """The same function with DENSE masked heads (W_dense = wired weights, zeros elsewhere).
+
+    dedup=True: body once per distinct local coordinate, then every head as one dense matmul
+    (L, width) x (width, heads * C): the dense-masked baseline the benchmark times against the
+    sparse heads. dedup=False: the naive reference, body on every point's own local
+    coordinate and each point's head row picked from W_dense (memory N * C * width)."""
+    c = model.dim_out
+    chan = torch.arange(c, device=coords.device)
+    w = model.head.dense_weight()                               # (heads * C, width)
+    if dedup:
+        head, ids, local = model.locate(coords)
+        table = torch.addmm(model.head.bias, model.features(local), w.t())
+        return table[ids[:, None], head[:, None] * c + chan]
+    head, local = partition(coords.double(), model.grid)
+    feat = model.features(local.to(coords.dtype))               # (N, width)
+    rows = head[:, None] * c + chan                             # (N, C)
+    return torch.einsum("nw,ncw->nc", feat, w[rows]) + model.head.bias[rows]
+
+
+# --------------------------------------------------------------------------- parameter matching
+
+def multihead_params(grid=8, alpha: int = 32, width: int = 256, depth: int = 3, dim_in: int = 2,
+                     dim_out: int = 1) -> int:
+    """Trainable parameters: body (dim_in + 1) * width + depth * (width + 1) * width, heads
+    heads * dim_out * (alpha + 1). The paper: 64^2 heads, 4 x 256 body: 464,384 at alpha=64,
+    1,250,816 at alpha=256."""
+    heads = math.prod(parse_grid(grid, dim_in))
+    body = (dim_in + 1) * width + depth * (width + 1) * width
+    return body + heads * dim_out * (alpha + 1)
+
+
+def match_alpha(target_params: int, grid=8, width: int = 256, depth: int = 3, dim_in: int = 2,
+                dim_out: int = 1) -> int:
+    """The largest alpha (<= width) whose multi-head model has at most target_params."""
+    heads = math.prod(parse_grid(grid, dim_in))
+    body = multihead_params(grid, 0, width, depth, dim_in, dim_out) - heads * dim_out
+    alpha = (int(target_params) - body) // (heads * dim_out) - 1
+    if alpha < 1:
+        raise ValueError(f"target of {target_params:,} parameters is below the smallest "
+                         f"multi-head model with this body and grid (alpha=1)")
+    return min(alpha, width)
+
+
+def count_model_params(family: str, **kwargs) -> int:
+    """Trainable parameters of models.build(family, **kwargs), counted without allocating
+    (built on the meta device; the multi-head family by its formula)."""
+    from . import build
+
+    if family == "multihead":
+        keep = {k: kwargs[k] for k in ("grid", "alpha", "width", "depth", "dim_in", "dim_out")
+                if k in kwargs}
+        return multihead_params(**keep)
+    with torch.device("meta"):
+        model = build(family, **kwargs)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def match_width(family: str, target_params: int, **kwargs) -> int:
+    """The largest width at which models.build(family, width=..., **kwargs) has at most
+    `target_params` trainable parameters (the paper's fair comparison: equal parameters).
+
+    Reproduces the paper's baselines at 1,250,816 (MH 64^2 heads, alpha=256): SIREN
+    depth=3 -> 644, FF depth=3 with 128 frequencies -> 603."""
+    def count(w):
+        return count_model_params(family, width=w, **kwargs)
+
+    if count(1) > target_params:
+        raise ValueError(f"{family} has more than {target_params:,} parameters even at width 1")
+    lo, hi = 1, 2
+    while count(hi) <= target_params:
+        lo, hi = hi, hi * 2
+        if hi > 1 << 20:
+            raise ValueError(f"no {family} width up to {hi} reaches {target_params:,} parameters")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if count(mid) <= target_params:
+            lo = mid
+        else:
+            hi = mid
+    return lo
