@@ -7,6 +7,7 @@ them all, so `build(name)` sees every family.
 from .base import INR
 from .registry import available, build, coerce, parameters, rebuild, register, valid_keys
 from . import siren, fourier, relu  # noqa: F401  (registration)
+from . import ensemble  # noqa: F401  (registration)
 from . import multihead  # noqa: F401  (registration)
 from .factorize import factorize_, is_factorized, merge_  # noqa: F401  (random weight factorization)
 

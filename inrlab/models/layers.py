@@ -211,3 +211,61 @@ class SparseHeads(nn.Module):
 def sparse_heads_reference(x: torch.Tensor, layer: SparseHeads) -> torch.Tensor:
     """(L, outputs): the dense masked equivalent of `layer.table(x)`, x @ W_dense^T + b."""
     return torch.addmm(layer.bias, x, layer.dense_weight().t())
+
+
+# --------------------------------------------------------------------------- batched linear (ensembles)
+
+class BatchedLinear(nn.Module):
+    """`groups` independent linear layers run as one batched matmul (an ensemble's members).
+
+    weight: (G, out, in), members first, fan-in last; bias: (G, out). forward takes
+    x of shape (G', n, in) and returns (G', n, out), or with channels_first=True x of shape
+    (G', in, n) and returns (G', out, n) (W @ x: the weight gradient then comes out contiguous
+    in the weight's own layout, which saves a transposed copy per layer and step on CPU). With
+    `index` (G',) long, row g of x uses member index[g] (several rows may share a member, e.g.
+    a cell split into chunks); otherwise G' must equal G. `self.weight` is read on every call,
+    so a parametrization (random weight factorization) takes effect.
+    """
+
+    def __init__(self, groups: int, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        if groups < 1 or in_features < 1 or out_features < 1:
+            raise ValueError(f"groups, in_features and out_features must be >= 1, got "
+                             f"{groups}, {in_features}, {out_features}")
+        self.groups, self.in_features, self.out_features = groups, in_features, out_features
+        self.weight = nn.Parameter(torch.empty(groups, out_features, in_features))
+        if bias:
+            self.bias = nn.Parameter(torch.empty(groups, out_features))
+        else:
+            self.register_parameter("bias", None)
+        self.init_()
+
+    @torch.no_grad()
+    def init_(self) -> None:
+        """nn.Linear's default for every member, with fan-in = in_features of ONE member:
+        weight and bias U(-1/sqrt(in), 1/sqrt(in)). (ENRP's batched code used out*in as the
+        bias fan-in, which makes a batched member start differently from a standalone one.)
+        Models replace this with their family's rule."""
+        bound = 1.0 / math.sqrt(self.in_features)
+        self.weight.uniform_(-bound, bound)
+        if self.bias is not None:
+            self.bias.uniform_(-bound, bound)
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor | None = None,
+                channels_first: bool = False) -> torch.Tensor:
+        w = self.weight
+        b = self.bias
+        if index is not None:
+            w = w.index_select(0, index)
+            b = b.index_select(0, index) if b is not None else None
+        elif x.shape[0] != self.groups:
+            raise ValueError(f"input has {x.shape[0]} groups but the layer has {self.groups}")
+        if channels_first:
+            return torch.bmm(w, x) if b is None else torch.baddbmm(b.unsqueeze(2), w, x)
+        if b is None:
+            return torch.bmm(x, w.transpose(1, 2))
+        return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+
+    def extra_repr(self) -> str:
+        return (f"groups={self.groups}, in_features={self.in_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
