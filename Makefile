@@ -20,7 +20,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.inrlab-installed
 TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
-.PHONY: setup study test bench clean distclean
+.PHONY: setup study test bench browser-deps clean distclean
 
 setup: $(STAMP)
 
@@ -35,8 +35,16 @@ $(STAMP): pyproject.toml Makefile
 study: setup
 	$(BIN)/python -m inrlab study --profile $(PROFILE) $(STUDY_ARGS)
 
-test: setup
+test: setup browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser test drives Debian's chromium (Playwright cannot download its own browser here).
+# Installed when we are root with apt-get; otherwise that one test skips and says why.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null 2>&1 \
+	  && echo "inrlab: installed chromium for the browser test"; } \
+	  || echo "inrlab: chromium not available; the browser test will be skipped"
 
 bench: setup
 	$(BIN)/python -m inrlab.bench $(BENCH_ARGS)
