@@ -8,6 +8,7 @@ from .base import INR
 from .registry import available, build, coerce, parameters, rebuild, register, valid_keys
 from . import siren, fourier, relu  # noqa: F401  (registration)
 from . import ensemble  # noqa: F401  (registration)
+from . import loe  # noqa: F401  (registration)
 from . import multihead  # noqa: F401  (registration)
 from .factorize import factorize_, is_factorized, merge_  # noqa: F401  (random weight factorization)
 

@@ -269,3 +269,178 @@ class BatchedLinear(nn.Module):
     def extra_repr(self) -> str:
         return (f"groups={self.groups}, in_features={self.in_features}, "
                 f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+# --------------------------------------------------------------------------- tiled (position-dependent) linear
+
+def tile_index(coords: torch.Tensor, scale: float, tiles, offset: float = 0.0) -> torch.Tensor:
+    """Candidate index (N,) long of a tiled layer at each coordinate (Levels-of-Experts).
+
+    Along axis k: c_k = floor(scale * (p_k + 1) / 2 + offset) mod tiles[k], with p_k in
+    (-1, 1); the axes combine row-major (c_0 * tiles[1] + c_1 for 2-D). `scale` is the number
+    of tile cells per domain side, so one cell is 2 / scale coordinate units wide, i.e. n / scale
+    pixels of an n-pixel side, and the candidate pattern repeats every tiles[k] cells. Cell
+    edges sit on pixel edges whenever n / scale is a whole number, so pixel centres never sit
+    on an edge. In the form floor(a p + b) of the LoE paper's snippet, a = scale / 2 and
+    b = scale / 2 + offset.
+    """
+    tiles = tuple(int(t) for t in tiles)
+    if coords.ndim != 2 or coords.shape[1] != len(tiles):
+        raise ValueError(f"coords of shape {tuple(coords.shape)} do not match a {len(tiles)}-D tile")
+    u = torch.floor((coords.double() + 1.0) * (0.5 * float(scale)) + float(offset))
+    t = torch.as_tensor(tiles, dtype=u.dtype, device=u.device)
+    c = torch.remainder(u, t).long()
+    flat = c[:, 0]
+    for k in range(1, len(tiles)):
+        flat = flat * tiles[k] + c[:, k]
+    return flat
+
+
+class TileGroups:
+    """Samples grouped by candidate, computed once from tile ids and shared by every layer
+    that uses the same tiling.
+
+    Group t holds the samples with tile id t; every group is padded to the largest group's
+    size M so that one batched matmul (T, M, in) x (T, in, out) serves all candidates. When
+    the groups are equal (a full image whose side the cells divide) nothing is padded and
+    exactly one matmul row is computed per sample. `slot` is each sample's row in the padded
+    (T * M) layout.
+    """
+
+    def __init__(self, tile_id: torch.Tensor, n_tiles: int):
+        tile_id = tile_id.reshape(-1).long()
+        self.n_tiles = int(n_tiles)
+        self.n = tile_id.numel()
+        counts = torch.bincount(tile_id, minlength=self.n_tiles)
+        if counts.numel() > self.n_tiles:
+            raise ValueError(f"tile id {int(tile_id.max())} out of range for {self.n_tiles} tiles")
+        host = counts.tolist()  # one host sync per tiling
+        self.counts = host
+        self.m = max(host) if self.n else 0
+        self.exact = all(c == self.m for c in host)
+        order = torch.argsort(tile_id, stable=True)
+        if self.exact:
+            slot = torch.empty_like(order)
+            slot[order] = torch.arange(self.n, device=order.device)
+        else:
+            starts = torch.cumsum(counts, 0) - counts
+            sorted_tile = tile_id[order]
+            pos = torch.arange(self.n, device=order.device) - starts[sorted_tile]
+            slot = torch.empty_like(order)
+            slot[order] = sorted_tile * self.m + pos
+        self.order, self.slot = order, slot
+
+    @property
+    def padded_rows(self) -> int:
+        """Rows the batched matmul computes (n when the groups are equal)."""
+        return self.n_tiles * self.m
+
+    def gather(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C) per sample -> (T, M, C) per group (padding rows are zero)."""
+        if self.exact:
+            return x.index_select(0, self.order).view(self.n_tiles, self.m, x.shape[1])
+        padded = x.new_zeros(self.n_tiles * self.m, x.shape[1])
+        return padded.index_copy(0, self.slot, x).view(self.n_tiles, self.m, x.shape[1])
+
+    def scatter(self, y: torch.Tensor) -> torch.Tensor:
+        """(T, M, C) or (T * M, C) per group -> (N, C) in the samples' original order."""
+        return y.reshape(self.n_tiles * self.m, y.shape[-1]).index_select(0, self.slot)
+
+    def regroup(self, h: torch.Tensor, prev: "TileGroups | None") -> torch.Tensor:
+        """Rows of `h` laid out by `prev`'s grouping (or per sample when prev is None) ->
+        (T * M, C) laid out by this grouping, with one permutation where possible."""
+        if prev is None:
+            return self.gather(h).reshape(self.n_tiles * self.m, h.shape[1])
+        if prev is self:
+            return h
+        if self.exact:
+            return h.index_select(0, prev.slot.index_select(0, self.order))
+        return self.gather(prev.scatter(h)).reshape(self.n_tiles * self.m, h.shape[1])
+
+
+class TiledLinear(nn.Module):
+    """A linear layer with `n_tiles` candidate weight matrices; each sample uses the candidate
+    its tile id names (hard selection, no blending), as the Levels-of-Experts layer.
+
+    weight: (T, out, in), candidates first, fan-in last (so a per-output-neuron
+    parametrization such as random weight factorization applies per candidate). bias: one
+    learnable (out,) vector shared by all candidates, or (T, out) with per_tile_bias.
+    The fast path groups samples per candidate (TileGroups) and runs one batched matmul;
+    `forward_masked_reference` (every candidate on every sample, masked) and
+    `forward_per_sample_reference` (each sample's weight gathered) are for tests and the
+    benchmark.
+    """
+
+    def __init__(self, in_features: int, out_features: int, n_tiles: int, bias: bool = True,
+                 per_tile_bias: bool = False):
+        super().__init__()
+        if in_features < 1 or out_features < 1 or n_tiles < 1:
+            raise ValueError(f"in_features, out_features and n_tiles must be >= 1, got "
+                             f"{in_features}, {out_features}, {n_tiles}")
+        self.in_features, self.out_features, self.n_tiles = in_features, out_features, n_tiles
+        self.per_tile_bias = bool(per_tile_bias)
+        self.weight = nn.Parameter(torch.empty(n_tiles, out_features, in_features))
+        if bias:
+            shape = (n_tiles, out_features) if per_tile_bias else (out_features,)
+            self.bias = nn.Parameter(torch.empty(shape))
+        else:
+            self.register_parameter("bias", None)
+        self.init_()
+
+    @torch.no_grad()
+    def init_(self) -> None:
+        """PyTorch's nn.Linear default for every candidate: weights Kaiming-uniform with
+        a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in)), and the bias U(-1/sqrt(in), 1/sqrt(in)).
+        Models replace this with their paper's rule."""
+        bound = 1.0 / math.sqrt(self.in_features)
+        self.weight.uniform_(-bound, bound)
+        if self.bias is not None:
+            self.bias.uniform_(-bound, bound)
+
+    def _bias_rows(self, tile_id: torch.Tensor) -> torch.Tensor | None:
+        if self.bias is None:
+            return None
+        return self.bias[tile_id] if self.per_tile_bias else self.bias
+
+    def forward(self, x: torch.Tensor, groups: "TileGroups | torch.Tensor") -> torch.Tensor:
+        if not isinstance(groups, TileGroups):
+            groups = TileGroups(groups, self.n_tiles)
+        if groups.n_tiles != self.n_tiles:
+            raise ValueError(f"groups for {groups.n_tiles} tiles given to a layer with {self.n_tiles}")
+        if groups.n == 0:
+            return x.new_zeros(0, self.out_features)
+        return groups.scatter(self.forward_grouped(groups.regroup(x, None), groups))
+
+    def forward_grouped(self, h: torch.Tensor, groups: "TileGroups") -> torch.Tensor:
+        """(T * M, in) rows already laid out by `groups` -> (T * M, out) in the same layout,
+        so consecutive layers chain without returning to sample order (padding rows carry
+        values that are never read back)."""
+        hg = h.view(self.n_tiles, groups.m, self.in_features)
+        w = self.weight.transpose(1, 2)
+        if self.bias is None:
+            y = torch.bmm(hg, w)
+        else:
+            b = self.bias.unsqueeze(1) if self.per_tile_bias else self.bias.view(1, 1, -1)
+            y = torch.baddbmm(b, hg, w)
+        return y.view(self.n_tiles * groups.m, self.out_features)
+
+    def forward_masked_reference(self, x: torch.Tensor, tile_id: torch.Tensor) -> torch.Tensor:
+        """Every candidate applied to every sample, kept where the tile id matches (T times
+        the work of the grouped path)."""
+        w = self.weight
+        out = x.new_zeros(x.shape[0], self.out_features)
+        for t in range(self.n_tiles):
+            mask = (tile_id == t).to(x.dtype).unsqueeze(1)
+            out = out + mask * (x @ w[t].T)
+        b = self._bias_rows(tile_id)
+        return out if b is None else out + b
+
+    def forward_per_sample_reference(self, x: torch.Tensor, tile_id: torch.Tensor) -> torch.Tensor:
+        """Each sample's own weight matrix gathered (N, out, in) and applied: W[tile_id[n]] x_n."""
+        out = torch.einsum("noi,ni->no", self.weight[tile_id], x)
+        b = self._bias_rows(tile_id)
+        return out if b is None else out + b
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"n_tiles={self.n_tiles}, bias={self.bias is not None}, per_tile_bias={self.per_tile_bias}")
