@@ -32,14 +32,15 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -c "import torch; print('inrlab setup: torch', torch.__version__, '| cuda available:', torch.cuda.is_available())"
 	@touch $(STAMP)
 
-study: setup
+study: setup browser-deps
 	$(BIN)/python -m inrlab study --profile $(PROFILE) $(STUDY_ARGS)
 
 test: setup browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The browser test drives Debian's chromium (Playwright cannot download its own browser here).
-# Installed when we are root with apt-get; otherwise that one test skips and says why.
+# The browser test and the PNG export of study figures use Debian's chromium (neither Playwright
+# nor kaleido can download a browser here). Installed when we are root with apt-get; otherwise
+# the browser test skips and says why, and the study keeps its figures as HTML only.
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 	  && apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null 2>&1 \

@@ -3,8 +3,8 @@
 A study notebook ends its parameters cell with typed values (`steps: int = 300`) and calls
 `check_parameters(globals())` next, so a wrong type injected by papermill (a string for a
 number) stops the notebook with one line naming the parameter. Results go through `Report`:
-metrics.json (written atomically) and figures as HTML (and PNG where a static exporter works)
-in `out_dir`; with out_dir "" nothing is written, which is how nbval runs them.
+metrics.json (written atomically) and figures as HTML plus a JSON spec (the study runner turns
+the specs into PNG) in `out_dir`; with out_dir "" nothing is written, which is how nbval runs them.
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ class Report:
         self.save()
 
     def figure(self, fig, name: str) -> None:
-        """Save a plotly figure as name.html (plotly.js beside it, works offline) and name.png
-        when a static exporter (kaleido + a browser) is available."""
+        """Save a plotly figure as name.html (plotly.js beside it, so it works offline) and its
+        spec as name.plotly.json, from which the study runner exports name.png in one batch."""
         if self.out is None:
             return
         js = self.out / "plotly.min.js"
@@ -104,14 +104,8 @@ class Report:
             atomic_write_text(js, get_plotlyjs())
         atomic_write_text(self.out / f"{name}.html",
                           fig.to_html(include_plotlyjs="directory", full_html=True))
-        files = [f"{name}.html"]
-        if os.environ.get("INRLAB_PNG", "1") != "0":
-            try:
-                fig.write_image(str(self.out / f"{name}.png"))
-                files.append(f"{name}.png")
-            except Exception:
-                pass  # PNG export needs kaleido and a browser; HTML is always there
-        self.figures.extend(files)
+        atomic_write_text(self.out / f"{name}.plotly.json", fig.to_json())
+        self.figures.append(f"{name}.html")
         self.save()
 
     def save(self) -> None:

@@ -87,6 +87,7 @@ def _execute(nb: Path, out_dir: Path, params: dict) -> dict:
         status["ok"] = True
     except Exception as e:
         status["error"] = _one_line_error(e)
+    status["png"] = export_pngs(out_dir)
     status["seconds"] = round(time.time() - t0, 1)
     metrics_path = out_dir / "metrics.json"
     if metrics_path.exists():
@@ -95,6 +96,29 @@ def _execute(nb: Path, out_dir: Path, params: dict) -> dict:
         except (OSError, json.JSONDecodeError):
             status["metrics"] = {}
     return status
+
+
+def export_pngs(folder: Path) -> str:
+    """Render every saved figure spec (*.plotly.json) in `folder` to PNG in one kaleido session.
+    Returns 'n written' or why none were (kaleido needs a Chromium; HTML figures stay)."""
+    specs = sorted(folder.glob("*.plotly.json"))
+    if not specs:
+        return "no figures"
+    import shutil
+
+    if "BROWSER_PATH" not in os.environ:
+        found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+        if found:
+            os.environ["BROWSER_PATH"] = found
+    try:
+        import plotly.io as pio
+
+        figs = [pio.from_json(p.read_text()) for p in specs]
+        pngs = [str(p.with_name(p.name[: -len(".plotly.json")] + ".png")) for p in specs]
+        pio.write_images(figs, pngs)
+        return f"{len(pngs)} written"
+    except Exception as e:
+        return f"skipped: {_one_line_error(e)[:200]}"
 
 
 def _one_line_error(e: Exception) -> str:

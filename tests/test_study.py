@@ -2,6 +2,7 @@
 and the set of notebooks CI validates."""
 
 import json
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from inrlab.report import Report, check_parameters
 check_parameters(globals())
 report = Report(out_dir, notebook=name)
 report.add(value=steps * 2)
+import plotly.graph_objects as go
+report.figure(go.Figure(go.Scatter(x=[0, 1], y=[steps, 0])), "line")
 if fail:
     raise RuntimeError("boom in " + name)
 """
@@ -57,7 +60,15 @@ def test_study_runs_all_and_records_metrics(lab):
     assert (lab / "run" / "b_second" / "b_second.ipynb").exists()
     status = json.loads((lab / "run" / "status.json").read_text())
     assert all(s["ok"] for s in status["notebooks"].values())
-    assert "a_first" in (lab / "run" / "index.html").read_text()
+    index = (lab / "run" / "index.html").read_text()
+    assert "a_first" in index
+    assert (lab / "run" / "a_first" / "line.html").exists()
+    png = status["notebooks"]["a_first"]["png"]
+    if shutil.which("chromium"):  # kaleido renders the figure spec through Chromium
+        assert png == "1 written" and (lab / "run" / "a_first" / "line.png").stat().st_size > 1000
+        assert "a_first/line.png" in index
+    else:
+        assert png.startswith("skipped")
 
 
 def test_failing_notebook_is_saved_and_others_go_on(lab):
