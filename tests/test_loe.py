@@ -222,11 +222,11 @@ def test_resolution_change():
 def test_init_rules():
     plain = models.build("loe", resolution=64, activation="sine", seed=0)
     bound = 1 / math.sqrt(64)
-    w = plain.layers[3].weight
+    w = plain.layers[3].weight.detach()
     assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.9 * bound
     siren = models.build("loe", resolution=64, activation="sine", siren_init=True, seed=0)
-    assert float(siren.layers[0].weight.abs().max()) <= 1 / 2
-    assert float(siren.layers[3].weight.abs().max()) <= math.sqrt(6 / 64) / 30
+    assert float(siren.layers[0].weight.detach().abs().max()) <= 1 / 2
+    assert float(siren.layers[3].weight.detach().abs().max()) <= math.sqrt(6 / 64) / 30
     a = models.build("loe", resolution=64, seed=5)
     b = models.build("loe", resolution=64, seed=5)
     torch.testing.assert_close(a.layers[2].weight, b.layers[2].weight)
@@ -247,6 +247,19 @@ def test_flops_count_one_matmul_per_sample():
     masked = models.build("loe", signal=sig, width=16, depth=3, impl="masked", seed=0)
     tiled = 2 * (2 * 16 + 3 * 16 * 16) * 4 + 2 * 16
     assert measured_matmul_flops(masked, sig.coords) == tiled * sig.n
+    # scattered coordinates split unevenly: the grouped path pads each group to the largest,
+    # and the counter sees exactly the padded rows (our count stays the useful work)
+    coords = torch.rand(301, 2, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    padded, uneven = 0, 0
+    for layer, s in zip(model.layers, model.scales):
+        g = TileGroups(tile_index(coords, s, model.tiles), model.n_tiles)
+        uneven += not g.exact
+        assert g.padded_rows >= coords.shape[0]
+        padded += 2 * layer.in_features * layer.out_features * g.padded_rows
+    assert uneven > 0
+    # the output layer runs in the last layer's padded layout
+    padded += 2 * 16 * 1 * g.padded_rows
+    assert measured_matmul_flops(model, coords) == padded
     # a plain MLP of the same width and depth costs the same per point
     mlp = models.build("relu", signal=sig, width=16, depth=3)
     assert mlp.flops_per_point().matmul == per_point.matmul
@@ -264,6 +277,15 @@ def test_flops_count_one_matmul_per_sample():
 def test_bad_arguments_raise_one_line(kwargs, needle):
     with pytest.raises(InrlabError, match=needle):
         models.build("loe", resolution=64, depth=8, **kwargs)
+
+
+def test_fit_lowers_the_loss():
+    from inrlab import fit
+    sig = signals.image("camera", size=24, gray=True)
+    for activation, kw, lr in (("leaky_relu", {}, 5e-3), ("sine", {"siren_init": True}, 1e-3)):
+        model = models.build("loe", signal=sig, width=16, depth=3, activation=activation, seed=0, **kw)
+        h = fit(model, sig, steps=10, lr=lr, seed=0, progress=False)
+        assert h.loss[-1] < 0.5 * h.loss[0], (activation, h.loss[0], h.loss[-1])
 
 
 # --------------------------------------------------------------------------- CLI

@@ -287,7 +287,10 @@ def tile_index(coords: torch.Tensor, scale: float, tiles, offset: float = 0.0) -
     tiles = tuple(int(t) for t in tiles)
     if coords.ndim != 2 or coords.shape[1] != len(tiles):
         raise ValueError(f"coords of shape {tuple(coords.shape)} do not match a {len(tiles)}-D tile")
-    u = torch.floor((coords.double() + 1.0) * (0.5 * float(scale)) + float(offset))
+    # float64 where the device has it (MPS does not): float32 is also exact for pixel centres,
+    # which sit half a pixel from every cell edge, but not for points near an edge
+    wide = coords.to(torch.float32 if coords.device.type == "mps" else torch.float64)
+    u = torch.floor((wide + 1.0) * (0.5 * float(scale)) + float(offset))
     t = torch.as_tensor(tiles, dtype=u.dtype, device=u.device)
     c = torch.remainder(u, t).long()
     flat = c[:, 0]
