@@ -35,7 +35,8 @@ fused CUDA kernel, ours groups samples per candidate and runs one batched matmul
 (`impl='grouped'`), with the masked and per-sample references selectable for tests and
 timing; (2) biases are learnable parameters (the public port's are plain tensors that never
 train), one per layer shared by the candidates (`per_tile_bias` for one per candidate);
-(3) scales are chosen from the training resolution as above, never below 2 pixels per cell.
+(3) scales are chosen from the training resolution as above, never below 2 pixels per cell
+(for sides of at least 2t pixels; smaller images get the coarsest scale t alone).
 """
 
 from __future__ import annotations
