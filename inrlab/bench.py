@@ -11,7 +11,7 @@ ratio time / floor. Bytes moved per step are estimated as: the tensors autograd 
 backward pass, written once and read once, plus their gradients written and read (4x the saved
 bytes), plus 16 bytes per parameter for Adam (weight, gradient, two moments: each read and
 the updated ones written, fp32). Peak memory on CPU is the case process's peak resident set
-above what it held after importing torch (a high-water mark over the whole case).
+during the case (Linux VmHWM, reset when the case starts) above what it held before it.
 """
 
 from __future__ import annotations
@@ -148,17 +148,222 @@ def _relu_pe_step(ctx):
     return _family_step("relu_pe", ctx["size"], ctx, width=256, depth=3)
 
 
+@case("multihead_step", "family step")
+def _multihead_step(ctx):
+    # 64^2 heads on a 256^2 image (16 x 16 on the quick 128^2), the paper's 4 x 256 body
+    return _family_step("multihead", ctx["size"], ctx, width=256, depth=3,
+                        grid=64 if ctx["size"] >= 256 else 32, alpha=64)
+
+
+@case("loe_step", "family step")
+def _loe_step(ctx):
+    return _family_step("loe", ctx["size"], ctx, width=64, depth=8, activation="sine")
+
+
+@case("siren_rwf_step", "family step")
+def _siren_rwf_step(ctx):
+    return _family_step("siren", ctx["size"], ctx, width=256, depth=3, factorize=True)
+
+
+def _rgb128():
+    from .signals import image
+    return image("astronaut", size=128, keep_aspect=False)
+
+
+@case("enrp_s4_vs_siren", "ensemble", note="ENRP-S4 (M=32, d=1, w=128) vs SIREN 3x256, 128^2 RGB")
+def _enrp_s4(ctx):
+    from . import models
+    from .flops import train_step_flops
+
+    sig = _rgb128()
+    rows = []
+    for label, name, kw in [("SIREN 3x256 @ 128^2 RGB", "siren", dict(width=256, depth=3)),
+                            ("ENRP-S4 M=32 d=1 w=128 @ 128^2 RGB", "ensemble",
+                             dict(grid=32, member="siren", depth=1, width=128))]:
+        model = models.build(name, signal=sig, seed=0, **kw)
+        rows.append(train_step_row(model, sig.coords, sig.values, ctx["device"], ctx,
+                                   train_step_flops(model, sig.shape), label))
+    rows.append({"row": "ENRP-S4 step speed-up over SIREN 3x256", "kind": "ratio",
+                 "fast_s": rows[1]["seconds"], "slow_s": rows[0]["seconds"],
+                 "speedup": rows[0]["seconds"] / rows[1]["seconds"],
+                 "floor_ratio": rows[0]["floor_s"] / rows[1]["floor_s"]})
+    return rows
+
+
+def _step_seconds(model, coords, target, ctx, min_time=None):
+    device = ctx["device"]
+    model, coords, target = model.to(device), coords.to(device), target.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-5, fused=device.type in ("cpu", "cuda"))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.mse_loss(model(coords), target).backward()
+        opt.step()
+
+    return time_fn(step, device, min_time=min_time or ctx["min_time"])
+
+
+def _ratio(label, fast_s, slow_s, **extra):
+    return {"row": label, "kind": "ratio", "fast_s": fast_s, "slow_s": slow_s,
+            "speedup": slow_s / fast_s, **extra}
+
+
+@case("ensemble_vs_loop", "fast path", note="batched members vs a loop of member networks, M=16")
+def _ensemble_vs_loop(ctx):
+    from . import models
+    from .models.ensemble import ensemble_reference
+
+    sig = _rgb128()
+    model = models.build("ensemble", signal=sig, seed=0, grid=16, member="siren", depth=1, width=128)
+    fast = _step_seconds(model, sig.coords, sig.values, ctx)
+    slow = _step_seconds(ensemble_reference(model), sig.coords, sig.values, ctx, min_time=1.0)
+    return _ratio("ensemble M=16 (256 members) step: batched vs member loop", fast, slow)
+
+
+@case("loe_vs_masked", "fast path", note="grouped tiles vs masked loop vs plain MLP")
+def _loe_vs_masked(ctx):
+    from . import models
+
+    sig = _camera(ctx["size"])
+    kw = dict(width=64, depth=8, activation="sine", seed=0)
+    grouped = _step_seconds(models.build("loe", signal=sig, **kw), sig.coords, sig.values, ctx)
+    masked = _step_seconds(models.build("loe", signal=sig, impl="masked", **kw), sig.coords, sig.values, ctx)
+    plain = _step_seconds(models.build("siren", signal=sig, width=64, depth=8, seed=0), sig.coords,
+                          sig.values, ctx)
+    return [_ratio(f"LoE 10x64 step @ {ctx['size']}^2: grouped vs masked loop", grouped, masked),
+            _ratio(f"LoE 10x64 step @ {ctx['size']}^2: grouped vs plain MLP 10x64 (cost of tiles)",
+                   grouped, plain)]
+
+
+class _DenseHeads(torch.nn.Module):
+    """A multi-head model run through its dense masked reference (for timing only)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, coords):
+        from .models.multihead import multihead_reference
+        return multihead_reference(self.model, coords, dedup=True)
+
+
+@case("heads_sparse_vs_dense", "fast path", note="sparse heads vs dense masked heads, 64^2 heads")
+def _heads(ctx):
+    from . import models
+
+    sig = _camera(256)
+    model = models.build("multihead", signal=sig, seed=0, width=256, depth=3, grid=64, alpha=64)
+    sparse = _step_seconds(model, sig.coords, sig.values, ctx)
+    dense = _step_seconds(_DenseHeads(model), sig.coords, sig.values, ctx)
+    return _ratio("MH 64^2 heads step @ 256^2: sparse vs dense masked heads", sparse, dense)
+
+
+@case("mh_render_512", "render", note="MH 64^2 heads vs equal-parameter SIREN, 512^2 render")
+def _mh_render(ctx):
+    from . import models
+    from .flops import count_params
+    from .models.multihead import match_width
+    from .signals import pixel_centers
+
+    device = ctx["device"]
+    coords = pixel_centers((512, 512)).to(device)
+    mh = models.build("multihead", dim_in=2, dim_out=1, seed=0, width=256, depth=3, grid=64,
+                      alpha=64).to(device)
+    width = match_width("siren", count_params(mh), dim_in=2, dim_out=1, depth=3)
+    siren = models.build("siren", dim_in=2, dim_out=1, width=width, depth=3, seed=0).to(device)
+    with torch.no_grad():
+        t_mh = time_fn(lambda: mh(coords), device)
+        t_siren = time_fn(lambda: siren.predict(coords), device, min_time=1.0)
+    return _ratio(f"render 512^2: MH 64^2 heads ({count_params(mh):,} p) vs SIREN 4x{width} "
+                  f"({count_params(siren):,} p)", t_mh, t_siren,
+                  flop_ratio=siren.flops((512, 512)).total / mh.flops((512, 512)).total)
+
+
+@case("audio_ensemble", "ensemble", note="M=32 segments vs SIREN on a WAV (--wav; the Bach clip)")
+def _audio(ctx):
+    from . import models
+    from .flops import train_step_flops
+    from .signals import audio
+    from .train import fit
+
+    if not ctx.get("wav"):
+        return [{"row": "audio (no --wav given and no Bach clip found)", "kind": "skipped"}]
+    sig = audio(ctx["wav"])
+    rows = []
+    steps = 50 if ctx["quick"] else 500
+    for label, name, kw, lr in [
+            ("SIREN 3x256 w0_initial=3000 on audio", "siren", dict(width=256, depth=3, w0_initial=3000.0), 1e-4),
+            ("ensemble M=32 SIREN d=5 w=64 (ENRP-P4) on audio", "ensemble",
+             dict(grid=32, member="siren", depth=5, width=64, w0_initial=3000.0 / 32), 1e-4)]:
+        model = models.build(name, signal=sig, seed=0, **kw)
+        row = train_step_row(model, sig.coords, sig.values, ctx["device"], ctx,
+                             train_step_flops(model, sig.shape), f"{label} ({sig.n:,} samples)")
+        hist = fit(models.build(name, signal=sig, seed=0, **kw), sig, steps=steps, lr=lr, seed=0,
+                   progress=False, device=ctx["device"])
+        row["psnr_after_steps"] = {"steps": steps, "psnr": hist.final["psnr"]}
+        rows.append(row)
+    return rows
+
+
+# Time to 30 dB fit PSNR on cameraman 256^2 gray: (label, model, kwargs, lr)
+TTP_CONFIGS = [
+    ("SIREN 3x256 (baseline, lr 1e-4)", "siren", dict(width=256, depth=3), 1e-4),
+    ("ensemble M=32 SIREN d=1 w=32", "ensemble", dict(grid=32, member="siren", depth=1, width=32), 1e-3),
+    ("ensemble M=32 SIREN d=0 w=15 (<= 65,536 params)", "ensemble",
+     dict(grid=32, member="siren", depth=0, width=15), 3e-3),
+    ("multihead 64^2 heads, 2x64 body, alpha 8", "multihead",
+     dict(grid=64, width=64, depth=1, alpha=8), 3e-3),
+]
+
+
+@case("time_to_30db", "time to PSNR", quick=False, note="cameraman 256^2 gray, fit PSNR 30 dB")
+def _time_to_30db(ctx):
+    from . import models
+    from .flops import count_params
+    from .train import fit
+
+    sig = _camera(256)
+    rows = []
+    for label, name, kw, lr in TTP_CONFIGS:
+        model = models.build(name, signal=sig, seed=0, **kw)
+        budget = 120.0
+        hist = fit(model, sig, steps=5000, lr=lr, seed=0, progress=False, device=ctx["device"],
+                   target_psnr=30.0, callbacks=[lambda st, t0=time.perf_counter(): time.perf_counter() - t0 > budget],
+                   callback_every=10)
+        rows.append({"row": label, "kind": "time_to_psnr", "target_psnr": 30.0,
+                     "seconds": hist.seconds_to(30.0), "steps": hist.final["steps"],
+                     "final_psnr": hist.final["psnr"], "params": count_params(model), "lr": lr})
+    return rows
+
+
 # --------------------------------------------------------------------------- runner
 
-def _rss_mb() -> float:
-    import resource
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024 if sys.platform != "darwin" else kb / 2 ** 20
+def _proc_status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return float(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> float:
+    """Reset this process's peak-RSS counter (Linux: /proc/self/clear_refs) and return the
+    current RSS in MB; 0 where that is not available."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return 0.0
+    return _proc_status_mb("VmRSS") or 0.0
 
 
 def _child(name: str, ctx: dict) -> dict:
     c = CASES[name]
-    base_rss = _rss_mb()
+    from . import models  # noqa: F401  (imports done before the memory baseline)
+    base_rss = _reset_peak_rss()
     device = torch.device(ctx["device"])
     ctx = {**ctx, "device": device}
     torch.manual_seed(0)
@@ -171,8 +376,9 @@ def _child(name: str, ctx: dict) -> dict:
         r.setdefault("group", c.group)
         if device.type == "cuda":
             r["peak_mem_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
-        else:  # this process's high-water mark above what it held before the case ran
-            r["peak_mem_mb"] = max(0.0, _rss_mb() - base_rss)
+        elif (peak := _proc_status_mb("VmHWM")) is not None:
+            # this process's peak resident memory during the case, above what it held before
+            r["peak_mem_mb"] = max(0.0, peak - base_rss)
     return {"rows": rows}
 
 
@@ -192,10 +398,17 @@ def _run_case_process(name: str, ctx: dict, timeout: float) -> list[dict]:
     return data["rows"]
 
 
+DEFAULT_WAV = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "gt_bach.wav")
+
+
 def run_bench(device: str = "auto", quick: bool = False, only=None, json_path=None,
-              timeout: float = 900) -> dict:
+              timeout: float = 900, wav: str | None = None) -> dict:
     from .train import resolve_device
 
+    if wav is None and os.path.exists(DEFAULT_WAV):
+        wav = os.path.abspath(DEFAULT_WAV)
+    if wav and not os.path.exists(wav):
+        raise InrlabError(f"--wav file not found: '{wav}'")
     dev = resolve_device(device)
     names = [n for n, c in CASES.items() if (c.quick or not quick)]
     if only:
@@ -210,7 +423,7 @@ def run_bench(device: str = "auto", quick: bool = False, only=None, json_path=No
     print(f"reference: fp32 matmul {ref_mm / 1e9:.1f} GFLOP/s, copy {ref_bw / 1e9:.1f} GB/s", flush=True)
     ctx = {"device": str(dev), "quick": quick, "matmul_flops": ref_mm, "copy_bytes": ref_bw,
            "size": 128 if quick else 256, "min_time": 0.5 if quick else 2.0,
-           "bach_wav": os.environ.get("INRLAB_BACH_WAV", "")}
+           "wav": wav}
     rows = []
     for name in names:
         t0 = time.time()
@@ -243,6 +456,8 @@ def format_row(r: dict) -> str:
     if r.get("kind") == "time_to_psnr":
         t = "not reached" if r["seconds"] is None else f"{r['seconds']:.2f} s"
         return f"  {r['row']:<52} {r['target_psnr']:.0f} dB in {t} ({r['params']:,} params, {r['steps']} steps)"
+    if r.get("kind") == "skipped":
+        return f"  {r['row']}"
     return f"  {r.get('row', r.get('case'))}: {json.dumps({k: v for k, v in r.items() if k not in ('row', 'case', 'group')})}"
 
 
@@ -253,6 +468,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", default=None, help="case names to run")
     p.add_argument("--json", default=None, help="write all results to this JSON file")
     p.add_argument("--list", action="store_true", help="list the cases")
+    p.add_argument("--wav", default=None, help="WAV file for the audio rows (default: the Bach clip "
+                   "beside the repository, if present)")
     p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--_ctx", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -264,7 +481,7 @@ def main(argv=None) -> int:
             print(f"{n:<28} {c.group:<16} {'quick' if c.quick else 'full only'}  {c.note}")
         return 0
     try:
-        run_bench(args.device, args.quick, args.only, args.json)
+        run_bench(args.device, args.quick, args.only, args.json, wav=args.wav)
     except InrlabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
