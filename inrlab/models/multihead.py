@@ -22,6 +22,12 @@ What differs from the paper's code, and why:
   sqrt(3 / (alpha * heads)) shrinks as heads grow (+-0.0012 at 256^2 heads): with many heads
   the heads start near zero, so the init would change with the number of heads and confound
   the heads sweeps.
+- Body init: Glorot weights and zero biases as in their code, but the FIRST layer's bias is
+  drawn U(+-1/sqrt(dim_in)) (nn.Linear's rule). With pixel-centre cells the centre pixel of an
+  odd-sized cell sits at local (0, 0), where a zero-bias ReLU body outputs all-zero features
+  with zero gradient: with one pixel per head (local (0, 0) everywhere) the body would be dead
+  and only the head biases could learn. Their align-corners cells never put a pixel at 0 when
+  the side is even, and put it at -1 for a 1-pixel cell.
 - The wiring is drawn from a torch.Generator seeded with `wiring_seed` and kept as a buffer
   (checkpoints restore it); theirs is unseeded.
 - RGB: one head neuron per cell and channel (dim_out neurons per cell), each with its own
@@ -43,7 +49,7 @@ from torch import nn
 from ..flops import FlopCount, mlp_flops
 from ..signals import parse_grid, partition
 from .base import INR
-from .layers import SparseHeads, glorot_init_
+from .layers import SparseHeads, default_bias_init_, glorot_init_
 from .registry import register
 
 # Cell-local positions are snapped to multiples of 1 / QUANTUM of a cell (per axis) to find the
@@ -78,11 +84,13 @@ class MultiHead(INR):
         self.init_()
 
     def init_(self):
-        # Body: Glorot uniform, zero bias (Keras' default, which the paper's code keeps; the
-        # paper, sec. 3.2, only says 'uniform'). Heads: SparseHeads.init_, Glorot with fan-in
-        # alpha per head (see the module docstring for why not the paper code's rule).
+        # Body: Glorot uniform weights, zero biases (Keras' default, which the paper's code
+        # keeps; the paper, sec. 3.2, only says 'uniform'), except the first layer's bias:
+        # U(+-1/sqrt(dim_in)) (nn.Linear's rule), see the module docstring. Heads:
+        # SparseHeads.init_, Glorot with fan-in alpha per head.
         for layer in self.body:
             glorot_init_(layer.weight, layer.bias, layer.in_features, layer.out_features)
+        default_bias_init_(self.body[0].bias, self.dim_in)
         self.head.init_()
 
     # ------------------------------------------------------------------ where points fall
