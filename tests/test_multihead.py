@@ -249,3 +249,15 @@ def test_locate_cache_follows_the_coordinates():
     again = m.locate(coords)
     assert again is not first
     assert torch.equal(again[0], first[0].flip(0))
+
+
+def test_one_head_per_pixel_has_a_live_body_and_fits():
+    # pixel-centre cells put a one-pixel cell at local (0, 0): with zero first-layer biases the
+    # ReLU body would output exactly zero there, with zero gradient
+    m = small(grid=8, width=16, alpha=8)
+    feat = m.features(torch.zeros(1, 2))
+    assert int((feat > 0).sum()) >= 4
+    sig = signals.perlin(8, octaves=4, seed=0)
+    m = models.build("multihead", signal=sig, width=16, depth=1, grid=8, alpha=8, seed=0)
+    h = fit(m, sig, steps=200, lr=1e-2, progress=False)
+    assert h.final["psnr"] > 35
