@@ -283,7 +283,7 @@ def test_sgd_step_on_factors_is_a_rescaled_step_on_w():
         grad_w = torch.autograd.grad(loss, w_now)[0]
         predicted = rwf.self_adaptive_update(s.detach(), v.detach(), grad_w, lr)
         gs, gv = torch.autograd.grad(((layer(x) - y) ** 2).mean(), (s, v))
-        actual = torch.exp(s - lr * gs) * (v - lr * gv) - w
+        actual = (torch.exp(s - lr * gs) * (v - lr * gv) - w).detach()
         errors.append(float((actual - predicted).norm() / predicted.norm()))
         assert errors[-1] < 5 * lr
     assert errors[1] < errors[0] / 5                  # the difference is second order in lr
