@@ -144,8 +144,8 @@ def test_init_statistics_match_the_standalone_family(member):
         assert w.shape == (64, fan_out, fan_in)
         assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.97 * bound
         assert abs(float(w.std()) / (bound / math.sqrt(3)) - 1) < 0.03
-        # the same statistics as 64 standalone networks of the family
-        solo = _standalone_weights(member, i, 64, **kw)
+        # the same statistics as 32 standalone networks of the family
+        solo = _standalone_weights(member, i, 32, **kw)
         assert abs(float(w.std()) / float(solo.detach().std()) - 1) < 0.05
         b = layer.bias.detach()
         if bias_bound:
@@ -332,8 +332,3 @@ def test_cli_fits_a_wav_file(tmp_path):
     out = json.loads(r.stdout)
     assert out["config"]["dim_in"] == 1 and out["psnr"] > 0
 
-
-def test_cli_rejects_a_bad_member():
-    r = run_cli("fit", "--model", "ensemble", "--set", "member=resnet", "--signal", "camera",
-                "--size", "16", "--steps", "1")
-    assert r.returncode == 2 and "unknown member 'resnet'" in r.stderr and "Traceback" not in r.stderr
