@@ -45,6 +45,9 @@ def cmd_fit(args) -> int:
     if args.heldout == "every_other":
         signal = signals.split_every_other(signal)
     model = models.build(args.model, signal=signal, seed=args.seed, **sets)
+    if getattr(model, "stack", 1) > 1:  # stacked copies (seeds) train on the target repeated
+        from .models.ensemble import stack_signal
+        signal = stack_signal(signal, model.stack)
     history = fit(model, signal, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
                   seed=args.seed, device=args.device, progress=not args.json and sys.stderr.isatty(),
                   checkpoint=args.checkpoint)

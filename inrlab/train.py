@@ -385,15 +385,17 @@ def _sampler_state(perm, pos) -> dict:
 
 
 def saved_bytes(model, coords) -> int:
-    """Bytes of the distinct tensors autograd saves for the backward pass of one forward."""
-    seen, total = set(), 0
+    """Bytes of the distinct tensors autograd saves for the backward pass of one forward
+    (activations; the model's own parameters and buffers, which do not grow with the batch,
+    are left out)."""
+    seen = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    total = 0
 
     def pack(t):
         nonlocal total
         storage = t.untyped_storage()
-        key = (storage.data_ptr(), storage.nbytes())
-        if key not in seen:
-            seen.add(key)
+        if storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
             total += storage.nbytes()
         return t
 
@@ -419,8 +421,8 @@ def available_memory(device: torch.device) -> float | None:
 def plan_chunks(model, coords: torch.Tensor, device, max_memory: float | None = None) -> int:
     """How many chunks a step over `coords` needs so its activations fit in `max_memory` bytes.
 
-    The activation memory per sample is measured on a probe forward pass (what autograd saves),
-    doubled for the gradients of those activations."""
+    The activation memory (what autograd saves, fixed and per sample) is measured on two small
+    strided probe passes (`activation_bytes`) and doubled for the gradients of those activations."""
     n = coords.shape[0]
     budget = max_memory if max_memory is not None else (
         None if (avail := available_memory(device)) is None else 0.5 * avail)
@@ -428,16 +430,30 @@ def plan_chunks(model, coords: torch.Tensor, device, max_memory: float | None = 
         return 1
     if not budget > 0:
         raise InrlabError(f"max_memory must be positive, got {max_memory!r}")
-    probe = coords[: min(n, 2048)]
-    per_sample = 2.0 * saved_bytes(model, probe) / max(1, probe.shape[0])
-    need = per_sample * n
+    fixed, per_sample = activation_bytes(model, coords)
+    need = 2.0 * (fixed + per_sample * n)  # activations plus their gradients
     if need <= budget:
         return 1
-    chunks = math.ceil(need / budget)
-    if per_sample * math.ceil(n / chunks) > budget or chunks > n:
-        raise InrlabError(f"a training step needs about {per_sample / 2**20:.1f} MB per sample but only "
-                          f"{budget / 2**20:.1f} MB may be used; use a smaller model or signal")
+    room = budget - 2.0 * fixed
+    chunks = math.ceil(2.0 * per_sample * n / room) if room > 0 else n + 1
+    if chunks > n:
+        raise InrlabError(f"a training step needs about {2 * per_sample / 2**20:.1f} MB per sample "
+                          f"(+{2 * fixed / 2**20:.0f} MB fixed) but only {budget / 2**20:.1f} MB may "
+                          f"be used; use a smaller model or signal")
     return chunks
+
+
+def activation_bytes(model, coords: torch.Tensor) -> tuple[float, float]:
+    """(fixed, per-sample) bytes autograd saves in a forward pass over `coords`, measured on
+    two evenly strided subsets so that per-pass costs (gathered weights, tables) and per-sample
+    costs are told apart."""
+    n = coords.shape[0]
+    if n <= 4096:
+        return 0.0, saved_bytes(model, coords) / max(1, n)
+    a, b = coords[::16], coords[::8]
+    ba, bb = saved_bytes(model, a), saved_bytes(model, b)
+    per = max(bb - ba, 0) / max(1, b.shape[0] - a.shape[0])
+    return max(ba - per * a.shape[0], 0.0), per
 
 
 def _resume(path, model, optimizer, scheduler, gen, signal, history):
