@@ -129,19 +129,27 @@ class _null:
 
 
 def measure_overhead(model_name: str = "siren", signal=None, steps: int = 300, every: int = 10,
-                     seed: int = 0, **model_kw) -> dict:
-    """Train the same model twice, with and without the live view; report the slowdown."""
+                     seed: int = 0, repeats: int = 2, **model_kw) -> dict:
+    """Train the same model with and without the live view (after a warm-up fit, in alternating
+    order, best of `repeats` each) and report the slowdown the view causes."""
     from . import models, signals
     from .train import fit
 
     signal = signal or signals.image("camera", size=64)
-    times = {}
-    for with_view in (False, True):
+
+    def run(with_view: bool, n_steps: int) -> float:
         model = models.build(model_name, signal=signal, seed=seed, **model_kw)
         view = LiveView(signal, every=every, widget=False) if with_view else None
         t0 = time.perf_counter()
-        fit(model, signal, steps=steps, lr=1e-4, seed=seed, progress=False,
+        fit(model, signal, steps=n_steps, lr=1e-4, seed=seed, progress=False,
             callbacks=[view] if view else [], callback_every=every)
-        times[with_view] = time.perf_counter() - t0
-    return {"steps": steps, "every": every, "seconds_plain": times[False],
-            "seconds_with_view": times[True], "overhead": times[True] / times[False] - 1}
+        return time.perf_counter() - t0
+
+    run(True, max(2, every))  # warm-up: allocator, kernels, plotly
+    times = {False: [], True: []}
+    for r in range(repeats):
+        for with_view in ((False, True) if r % 2 == 0 else (True, False)):
+            times[with_view].append(run(with_view, steps))
+    plain, viewed = min(times[False]), min(times[True])
+    return {"steps": steps, "every": every, "seconds_plain": plain, "seconds_with_view": viewed,
+            "overhead": viewed / plain - 1}

@@ -144,3 +144,78 @@ def test_notebooks_are_clean_and_parameterised(name):
                for c in nb.cells if c.cell_type == "code")
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
     assert nb.cells[0].cell_type == "markdown"
+
+
+def test_interrupted_study_keeps_finished_work_and_resumes(lab):
+    """Ctrl-C (SIGINT) during the second notebook: the first stays done, exit code 130, and
+    --resume runs only what is left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _notebook(lab / "notebooks" / "b_second.ipynb",
+              'steps: int = 1  # steps\nfail: bool = False  # unused\nname: str = "b_second"  # name\nout_dir: str = ""  # output',
+              "import time\ntime.sleep(120)")
+    out = lab / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "inrlab", "study", "--out", str(out)], cwd=lab, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "status.json").exists():
+        time.sleep(0.5)
+    time.sleep(3)  # the second notebook is sleeping now
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume" in err.strip().splitlines()[-1]
+    status = json.loads((out / "status.json").read_text())["notebooks"]
+    assert status["a_first"]["ok"] and "b_second" not in status
+    # finish the job: b_second no longer sleeps
+    _notebook(lab / "notebooks" / "b_second.ipynb",
+              'steps: int = 1  # steps\nfail: bool = False  # unused\nname: str = "b_second"  # name\nout_dir: str = ""  # output',
+              BODY)
+    assert study.run_study("quick", resume=str(out)) == 0
+    status = json.loads((out / "status.json").read_text())["notebooks"]
+    assert status["a_first"]["ok"] and status["b_second"]["ok"]
+
+
+def test_results_are_written_atomically(tmp_path, monkeypatch):
+    from inrlab import train
+
+    path = tmp_path / "metrics.json"
+    train.atomic_write_json(path, {"psnr": 30.0})
+
+    def broken_dumps(*a, **k):
+        raise RuntimeError("crash while serialising")
+
+    monkeypatch.setattr(train.json, "dumps", broken_dumps)
+    with pytest.raises(RuntimeError):
+        train.atomic_write_json(path, {"psnr": 99.0})
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == {"psnr": 30.0}
+
+    # a crash in the middle of writing the file itself leaves the old file and no temp files
+    real_fdopen = train.os.fdopen
+
+    class HalfWriter:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            self.f.close()
+            return False
+
+        def write(self, text):
+            self.f.write(text[: len(text) // 2])
+            raise OSError("disk full")
+
+    monkeypatch.setattr(train.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+    with pytest.raises(OSError):
+        train.atomic_write_json(path, {"psnr": 99.0})
+    assert json.loads(path.read_text()) == {"psnr": 30.0}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
