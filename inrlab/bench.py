@@ -453,7 +453,7 @@ def run_bench(device: str = "auto", quick: bool = False, only=None, json_path=No
               "reference": {"matmul_gflops": ref_mm / 1e9, "copy_gbytes_per_s": ref_bw / 1e9},
               "rows": rows}
     if json_path:
-        from .train import atomic_write_json
+        from .atomic import atomic_write_json
         atomic_write_json(json_path, result)
     return result
 

@@ -34,7 +34,7 @@ def _parse_sets(items: list[str]) -> dict:
 def cmd_fit(args) -> int:
     from . import models, signals
     from .flops import count_params, forward_flops
-    from .train import fit, save_checkpoint
+    from .train import fit
 
     sets = _parse_sets(args.set)
     if args.model not in models.available():

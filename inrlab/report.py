@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 
 from .errors import InrlabError
-from .train import atomic_write_json, atomic_write_text
+from .atomic import atomic_write_json, atomic_write_text
 
 
 def _matches(value, ann) -> bool:

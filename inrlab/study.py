@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import InrlabError
-from .train import atomic_write_json, atomic_write_text
+from .atomic import atomic_write_json, atomic_write_text
 
 
 def notebooks_dir() -> Path:

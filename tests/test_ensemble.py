@@ -12,7 +12,7 @@ import torch
 from inrlab import fit, models, signals
 from inrlab.errors import InrlabError
 from inrlab.flops import count_params, measured_matmul_flops
-from inrlab.models.ensemble import (Ensemble, copy_psnr, ensemble_costs, ensemble_reference,
+from inrlab.models.ensemble import (copy_psnr, ensemble_costs, ensemble_reference,
                                     make_plan, split_copies, stack_signal, take_copy)
 from inrlab.search import objective, search, search_ensemble
 

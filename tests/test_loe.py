@@ -16,7 +16,7 @@ from inrlab import models, signals
 from inrlab.errors import InrlabError
 from inrlab.flops import measured_matmul_flops
 from inrlab.models.layers import TileGroups, TiledLinear, tile_index
-from inrlab.models.loe import LoE, default_scales
+from inrlab.models.loe import default_scales
 
 
 def _formula(coords, scale, tiles):

@@ -7,7 +7,6 @@ exit 2 with exactly one stderr line) whose message contains `fragment`.
 
 import math
 import struct
-import wave
 
 import numpy as np
 import pytest

@@ -182,7 +182,7 @@ def test_interrupted_study_keeps_finished_work_and_resumes(lab):
 
 
 def test_results_are_written_atomically(tmp_path, monkeypatch):
-    from inrlab import train
+    from inrlab import atomic as train
 
     path = tmp_path / "metrics.json"
     train.atomic_write_json(path, {"psnr": 30.0})
