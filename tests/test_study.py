@@ -144,6 +144,13 @@ def test_notebooks_are_clean_and_parameterised(name):
                for c in nb.cells if c.cell_type == "code")
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
     assert nb.cells[0].cell_type == "markdown"
+    # what `papermill --help-notebook` shows: every parameter with its type and comment
+    import papermill
+
+    inferred = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))
+    assert len(inferred) == len(params)
+    for pname, info in inferred.items():
+        assert info["inferred_type_name"] not in ("None", None) and info["help"], (pname, info)
 
 
 def test_interrupted_study_keeps_finished_work_and_resumes(lab):
