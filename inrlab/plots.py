@@ -63,10 +63,11 @@ def image_row(images: dict, title: str = "", value_range=(0.0, 1.0), height: int
 
 def heatmap(z, x, y, title: str, xaxis: str, yaxis: str, zlabel: str = "PSNR (dB)",
             text_format: str = ".1f", colorscale: str = "Viridis") -> go.Figure:
-    """A labelled heatmap with the values written in the cells."""
+    """A labelled heatmap with the values written in the cells (text_format "" for none)."""
     z = np.asarray(z, dtype=float)
+    text = f"%{{z:{text_format}}}" if text_format else None  # "" leaves the cells unlabelled
     fig = go.Figure(go.Heatmap(z=z, x=[str(v) for v in x], y=[str(v) for v in y], colorscale=colorscale,
-                               colorbar=dict(title=zlabel), texttemplate=f"%{{z:{text_format}}}"))
+                               colorbar=dict(title=zlabel), texttemplate=text))
     fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis, template="plotly_white", height=380)
     return fig
 
