@@ -132,10 +132,8 @@ def main(argv=None) -> int:
         if not getattr(args, "command", None):
             parser.print_help()
             return 2
-        if args.command == "fit":
-            for name in ("steps",):
-                if getattr(args, name) < 1:
-                    raise InrlabError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+        if args.command == "fit" and args.steps < 1:
+            raise InrlabError(f"--steps must be a positive integer, got {args.steps}")
         return args.func(args)
     except InrlabError as e:
         print(f"error: {e}", file=sys.stderr)
