@@ -37,7 +37,7 @@ from ..errors import InrlabError
 from ..flops import FlopCount
 from ..signals import Signal, parse_grid, partition
 from .base import INR
-from .layers import BatchedLinear, default_bias_init_, glorot_init_, siren_init_
+from .layers import BatchedLinear, default_bias_init_, glorot_init_, sine, siren_init_
 from .registry import build, register
 
 MEMBERS = ("siren", "relu", "relu_pe", "ff")
@@ -249,9 +249,15 @@ class Ensemble(INR):
         (rows, channels, n)."""
         layers = self.layers
         if self.member == "siren":
-            h = torch.sin(self.w0_initial * layers[0](x, rows, channels_first=True))
-            for layer in layers[1:-1]:
-                h = torch.sin(self.w0 * layer(h, rows, channels_first=True))
+            h = x
+            for i, layer in enumerate(layers[:-1]):
+                w0 = self.w0_initial if i == 0 else self.w0
+                # w0 goes where it costs least: into the weights (one pass over them) when
+                # a member has fewer inputs than samples, else into the activation's pass
+                if layer.in_features <= h.shape[-1]:
+                    h = sine(layer(h, rows, channels_first=True, scale=w0))
+                else:
+                    h = sine(layer(h, rows, channels_first=True), w0)
             return layers[-1](h, rows, channels_first=True)
         if self.member == "ff":
             B = self.B if rows is None else self.B.index_select(0, rows)
@@ -261,7 +267,7 @@ class Ensemble(INR):
             x = torch.cat([torch.sin(z), torch.cos(z)], dim=1)
         h = x
         for layer in layers[:-1]:
-            h = torch.relu(layer(h, rows, channels_first=True))
+            h = torch.relu_(layer(h, rows, channels_first=True))
         return layers[-1](h, rows, channels_first=True)
 
     # ------------------------------------------------------------------ costs
@@ -352,10 +358,13 @@ def copy_psnr(model: Ensemble, signal: Signal, convention: str = "standard",
 class EnsembleReference(INR):
     """The same ensemble as a Python loop over separate standalone member networks (built with
     `models.build(member, ...)`), for tests and the benchmark. Member k of stacked copy s is
-    `nets[s * cells + k]`."""
+    `nets[s * cells + k]`. With textbook=True each member runs its family's
+    `forward_reference` (nn.Linear and torch activations, as a loop is usually written)
+    instead of inrlab's fused layers."""
 
-    def __init__(self, model: Ensemble):
+    def __init__(self, model: Ensemble, textbook: bool = False):
         super().__init__()
+        self.textbook = textbook
         self.grid, self.cells, self.stack = model.grid, model.cells, model.stack
         self.channels, self.dim_in, self.dim_out = model.channels, model.dim_in, model.dim_out
         self.nets = nn.ModuleList(model.member_network() for _ in range(model.groups))
@@ -379,7 +388,9 @@ class EnsembleReference(INR):
         pieces = local[order].split(counts)
         copies = []
         for s in range(self.stack):
-            outs = [self.nets[s * self.cells + g](x) for g, x in enumerate(pieces) if x.shape[0]]
+            nets = self.nets[s * self.cells:(s + 1) * self.cells]
+            run = [n.forward_reference if self.textbook else n for n in nets]
+            outs = [run[g](x) for g, x in enumerate(pieces) if x.shape[0]]
             copies.append(torch.cat(outs))
         sorted_out = torch.cat(copies, dim=1)
         inverse = torch.empty_like(order)
@@ -390,11 +401,11 @@ class EnsembleReference(INR):
         return self._flops
 
 
-def ensemble_reference(model: Ensemble) -> EnsembleReference:
+def ensemble_reference(model: Ensemble, textbook: bool = False) -> EnsembleReference:
     """`model` as a loop of standalone networks holding copies of its weights."""
     if not isinstance(model, Ensemble):
         raise InrlabError(f"ensemble_reference needs an Ensemble, got {type(model).__name__}")
-    ref = EnsembleReference(model)
+    ref = EnsembleReference(model, textbook=textbook)
     return ref.to(next(model.parameters()).device)
 
 

@@ -49,7 +49,7 @@ from torch import nn
 from ..flops import FlopCount, mlp_flops
 from ..signals import parse_grid, partition
 from .base import INR
-from .layers import SparseHeads, default_bias_init_, glorot_init_
+from .layers import SparseHeads, default_bias_init_, glorot_init_, relu_stack
 from .registry import register
 
 # Cell-local positions are snapped to multiples of 1 / QUANTUM of a cell (per axis) to find the
@@ -137,10 +137,7 @@ class MultiHead(INR):
 
     def features(self, local: torch.Tensor) -> torch.Tensor:
         """Body features (L, width) of cell-local coordinates."""
-        h = local
-        for layer in self.body:
-            h = torch.relu(layer(h))
-        return h
+        return relu_stack(local, self.body)
 
     # ------------------------------------------------------------------ forward
 

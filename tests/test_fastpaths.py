@@ -1,0 +1,201 @@
+"""Every fast path equals its reference, forward and gradients (issue 8), and the benchmark's
+own arithmetic (floors, refloored ratios, its command line) does what its docstring says."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from inrlab import models, signals
+from inrlab.bench import CASES, set_floor
+from inrlab.models.ensemble import ensemble_reference
+from inrlab.models.layers import linear, relu_stack, sine
+
+
+def _leaf(*shape, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=g, dtype=dtype).requires_grad_()
+
+
+@pytest.mark.parametrize("w0", [1.0, 30.0, 3000.0])
+def test_sine_equals_torch_sin_forward_and_gradient(w0):
+    z = _leaf(64, 16) * 0.1
+    z.retain_grad()
+    fast = sine(z, w0)
+    ref = torch.sin(w0 * z)
+    assert torch.allclose(fast, ref, atol=1e-12)
+    g = torch.randn_like(fast)
+    (gf,) = torch.autograd.grad(fast, z, g)
+    (gr,) = torch.autograd.grad(ref, z, g)
+    assert torch.allclose(gf, gr, atol=1e-10 * w0)
+
+
+def test_sine_gradcheck_and_second_derivative():
+    # gradgradcheck runs the backward under create_graph, the branch SIREN's derivative
+    # supervision (gradient, Laplacian) takes
+    z = _leaf(8, 5)
+    assert torch.autograd.gradcheck(lambda t: sine(t, 3.0), (z,))
+    assert torch.autograd.gradgradcheck(lambda t: sine(t, 3.0), (z,))
+
+
+def test_sine_backward_twice_with_retain_graph():
+    z = _leaf(10, 4)
+    y = sine(z, 30.0).sum()
+    (g1,) = torch.autograd.grad(y, z, retain_graph=True)
+    (g2,) = torch.autograd.grad(y, z)
+    assert torch.equal(g1, g2)
+    assert torch.allclose(g1, 30.0 * torch.cos(30.0 * z.detach()))
+
+
+@pytest.mark.parametrize("n_in, n_out, bias", [(2, 32, True), (32, 1, True), (16, 16, False),
+                                                (3, 7, True)])
+def test_linear_equals_f_linear_and_passes_gradcheck(n_in, n_out, bias):
+    x = _leaf(20, n_in, seed=1)
+    w = _leaf(n_out, n_in, seed=2)
+    b = _leaf(n_out, seed=3) if bias else None
+    args = (x, w, b) if bias else (x, w)
+    fast = linear(*args)
+    ref = F.linear(*args)
+    assert torch.allclose(fast, ref, atol=1e-12)
+    g = torch.randn_like(ref)
+    for a, r in zip(torch.autograd.grad(fast, args, g), torch.autograd.grad(ref, args, g)):
+        assert torch.allclose(a, r, atol=1e-10)
+    assert torch.autograd.gradcheck(linear, args)
+    assert torch.autograd.gradgradcheck(linear, args)
+
+
+def test_linear_skips_gradients_nobody_asked_for():
+    x = torch.randn(50, 2)                        # coordinates: no gradient wanted
+    w = _leaf(8, 2, dtype=torch.float32)
+    out = linear(x, w)
+    out.sum().backward()
+    assert x.grad is None and w.grad is not None
+
+
+def test_relu_stack_equals_textbook_layers():
+    torch.manual_seed(0)
+    layers = torch.nn.ModuleList([torch.nn.Linear(4, 9), torch.nn.Linear(9, 9)]).double()
+    x = _leaf(30, 4)
+    ref = x
+    for layer in layers:
+        ref = torch.relu(layer(ref))
+    fast = relu_stack(x, layers)
+    assert torch.allclose(fast, ref, atol=1e-12)
+    g = torch.randn_like(ref)
+    params = [x, *layers.parameters()]
+    for a, r in zip(torch.autograd.grad(fast, params, g), torch.autograd.grad(ref, params, g)):
+        assert torch.allclose(a, r, atol=1e-10)
+
+
+def _forward_matches_reference(model, coords, atol):
+    model = model.double()
+    coords = coords.double()
+    fast = model(coords)
+    ref = model.forward_reference(coords)
+    assert torch.allclose(fast, ref, atol=atol), (fast - ref).abs().max()
+    params = list(model.parameters())
+    g = torch.randn_like(ref)
+    for a, r in zip(torch.autograd.grad(fast, params, g), torch.autograd.grad(ref, params, g)):
+        assert torch.allclose(a, r, rtol=1e-7, atol=atol * max(1.0, r.abs().max().item()))
+
+
+@pytest.mark.parametrize("n", [300, 5])       # w0 folded into the weights, and kept in the sine
+def test_siren_fast_forward_equals_textbook_formula(n):
+    model = models.build("siren", dim_in=2, dim_out=3, width=24, depth=2, seed=0)
+    coords = torch.rand(n, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    _forward_matches_reference(model, coords, atol=1e-9)
+
+
+def test_siren_audio_first_layer_w0_fast_path():
+    model = models.build("siren", dim_in=1, dim_out=1, width=16, depth=1, w0_initial=3000.0, seed=0)
+    _forward_matches_reference(model, torch.linspace(-1, 1, 200)[:, None], atol=1e-8)
+
+
+@pytest.mark.parametrize("name, kw", [("relu", {}), ("relu_pe", {}), ("ff", {"mapping_size": 8}),
+                                      ("ff", {"mapping_size": 8, "sigmoid": True})])
+def test_relu_families_fast_forward_equal_textbook(name, kw):
+    model = models.build(name, dim_in=2, dim_out=2, width=12, depth=2, seed=0, **kw)
+    coords = torch.rand(100, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    _forward_matches_reference(model, coords, atol=1e-10)
+
+
+def test_siren_second_derivative_through_fast_path():
+    # the Laplacian of the network (derivative supervision) is the textbook one
+    model = models.build("siren", dim_in=2, dim_out=1, width=16, depth=1, seed=0).double()
+    x = torch.rand(7, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+
+    def laplacian(fn):
+        xi = x.clone().requires_grad_()
+        (g,) = torch.autograd.grad(fn(xi).sum(), xi, create_graph=True)
+        return sum(torch.autograd.grad(g[:, k].sum(), xi, retain_graph=True)[0][:, k]
+                   for k in range(2))
+
+    assert torch.allclose(laplacian(model), laplacian(model.forward_reference), atol=1e-8)
+
+
+@pytest.mark.parametrize("grid, size", [(4, 16), (8, 8)])   # 16 and 1 samples per member
+def test_ensemble_fast_members_equal_textbook_loop(grid, size):
+    sig = signals.image("camera", size=size, gray=False)
+    model = models.build("ensemble", signal=sig, grid=grid, member="siren", depth=1, width=8,
+                         seed=0).double()
+    ref = ensemble_reference(model, textbook=True).double()
+    coords = sig.coords.double()
+    fast_out, ref_out = model(coords), ref(coords)
+    assert torch.allclose(fast_out, ref_out, atol=1e-9)
+    g = torch.randn_like(ref_out)
+    fast_g = torch.autograd.grad(fast_out, [model.layers[1].weight], g)[0]
+    ref_g = torch.stack(torch.autograd.grad(ref_out, [n.layers[1].weight for n in ref.nets], g))
+    assert torch.allclose(fast_g, ref_g, atol=1e-9)
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+
+def test_set_floor_takes_the_slower_of_compute_and_memory():
+    row = {"seconds": 2.0, "flops": 100e9, "bytes_moved": 10e9}
+    set_floor(row, matmul_flops=100e9, copy_bytes=20e9)       # compute 1.0 s, memory 0.5 s
+    assert row["floor_s"] == pytest.approx(1.0)
+    assert row["ratio_to_floor"] == pytest.approx(2.0)
+    assert row["fraction_of_matmul"] == pytest.approx(0.5)
+    set_floor(row, matmul_flops=100e9, copy_bytes=5e9)        # memory-bound now: 2.0 s
+    assert row["floor_s"] == pytest.approx(2.0) and row["ratio_to_floor"] == pytest.approx(1.0)
+
+
+def test_bench_cli_runs_a_case_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    r = subprocess.run([sys.executable, "-m", "inrlab.bench", "--quick", "--only", "multihead_step",
+                        "heads_sparse_vs_dense", "--json", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(out.read_text())
+    assert data["reference"]["matmul_gflops"] > 0 and data["reference"]["copy_gbytes_per_s"] > 0
+    assert set(data["allocator"]) == {"THP_MEM_ALLOC_ENABLE", "kernel_thp"}
+    step = next(r for r in data["rows"] if r["kind"] == "train_step")
+    # the floor was taken with rates at least as good as the run-wide references
+    assert step["ref_matmul_gflops"] >= data["reference"]["matmul_gflops"]
+    assert step["floor_s"] == pytest.approx(max(step["flops"] / step["ref_matmul_gflops"] / 1e9,
+                                                step["bytes_moved"] / step["ref_copy_gbytes_per_s"] / 1e9))
+    assert step["ratio_to_floor"] == pytest.approx(step["seconds"] / step["floor_s"])
+    assert step["peak_mem_mb"] > 0
+    ratio = next(r for r in data["rows"] if r["kind"] == "ratio")
+    assert ratio["speedup"] == pytest.approx(ratio["slow_s"] / ratio["fast_s"])
+    assert "floor" in r.stdout and "x" in r.stdout
+
+
+def test_bench_unknown_case_is_a_one_line_error():
+    r = subprocess.run([sys.executable, "-m", "inrlab.bench", "--only", "no_such_case"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert "no_such_case" in r.stderr and "Traceback" not in r.stderr
+    assert "siren_step" in r.stderr                         # names the valid ones
+
+
+def test_every_bench_case_is_listed():
+    r = subprocess.run([sys.executable, "-m", "inrlab.bench", "--list"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0
+    for name in CASES:
+        assert name in r.stdout
