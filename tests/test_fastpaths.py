@@ -199,3 +199,34 @@ def test_every_bench_case_is_listed():
     assert r.returncode == 0
     for name in CASES:
         assert name in r.stdout
+
+
+def test_loe_tile_groups_are_reused_only_for_the_same_unmodified_coords(tmp_path):
+    sig = signals.image("camera", size=16)
+    model = models.build("loe", signal=sig, width=8, depth=2, activation="sine", siren_init=True,
+                         seed=0)
+    coords = sig.coords.clone()
+    first = model.tile_groups(coords)
+    assert model.tile_groups(coords) is first                 # same tensor: reused
+    assert model.tile_groups(coords.clone()) is not first     # another tensor: rebuilt
+    coords.mul_(-1.0)                                         # modified in place: rebuilt
+    flipped = model(coords)
+    assert torch.allclose(flipped, model.forward_reference(coords), atol=1e-5)
+    torch.save(model, tmp_path / "loe.pt")                    # the cache does not block pickling
+    again = torch.load(tmp_path / "loe.pt", weights_only=False)
+    assert torch.allclose(again(coords), flipped)
+
+
+@pytest.mark.parametrize("activation, siren_init", [("sine", True), ("leaky_relu", False)])
+def test_loe_grouped_equals_masked_reference_with_gradients(activation, siren_init):
+    sig = signals.image("camera", size=16)
+    model = models.build("loe", signal=sig, width=8, depth=2, activation=activation,
+                         siren_init=siren_init, seed=0).double()
+    coords = sig.coords.double()
+    fast = model(coords)
+    ref = model.forward_reference(coords)
+    assert torch.allclose(fast, ref, atol=1e-9)
+    g = torch.randn_like(ref)
+    params = list(model.parameters())
+    for a, r in zip(torch.autograd.grad(fast, params, g), torch.autograd.grad(ref, params, g)):
+        assert torch.allclose(a, r, atol=1e-8)

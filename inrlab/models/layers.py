@@ -502,17 +502,20 @@ class TiledLinear(nn.Module):
             return x.new_zeros(0, self.out_features)
         return groups.scatter(self.forward_grouped(groups.regroup(x, None), groups))
 
-    def forward_grouped(self, h: torch.Tensor, groups: "TileGroups") -> torch.Tensor:
+    def forward_grouped(self, h: torch.Tensor, groups: "TileGroups", scale: float = 1.0) -> torch.Tensor:
         """(T * M, in) rows already laid out by `groups` -> (T * M, out) in the same layout,
         so consecutive layers chain without returning to sample order (padding rows carry
-        values that are never read back)."""
+        values that are never read back). `scale` multiplies the output, folded into the
+        (small) weight and bias."""
         hg = h.view(self.n_tiles, groups.m, self.in_features)
         w = self.weight.transpose(1, 2)
+        if scale != 1.0:
+            w = w * scale
         if self.bias is None:
             y = torch.bmm(hg, w)
         else:
             b = self.bias.unsqueeze(1) if self.per_tile_bias else self.bias.view(1, 1, -1)
-            y = torch.baddbmm(b, hg, w)
+            y = torch.baddbmm(b * scale if scale != 1.0 else b, hg, w)
         return y.view(self.n_tiles * groups.m, self.out_features)
 
     def forward_masked_reference(self, x: torch.Tensor, tile_id: torch.Tensor) -> torch.Tensor:
