@@ -281,6 +281,61 @@ def _heads(ctx):
     return _ratio("MH 64^2 heads step @ 256^2: sparse vs dense masked heads", sparse, dense)
 
 
+@case("cuda_compile_amp", "cuda", note="eager vs torch.compile vs bf16 autocast vs CUDA graphs (CUDA only)")
+def _cuda_compile_amp(ctx):
+    """The same training steps under torch.compile (Inductor), torch.compile with
+    mode='reduce-overhead' (CUDA graphs), bf16 autocast, and compile + bf16. Only on CUDA:
+    on CPU, Inductor's compile time (tens of seconds per model) and bf16 without hardware
+    support make these slower, not faster."""
+    from . import models
+    from .flops import train_step_flops
+
+    device = ctx["device"]
+    if device.type != "cuda":
+        return {"row": f"torch.compile / mixed precision / CUDA graphs: skipped, needs CUDA "
+                       f"(this run is on {device.type})", "kind": "skipped"}
+    sig = _camera(256)
+    rgb = _rgb128()
+    specs = [("SIREN 3x256 @ 256^2", "siren", sig, dict(width=256, depth=3)),
+             ("ENRP-S4 @ 128^2 RGB", "ensemble", rgb, dict(grid=32, member="siren", depth=1, width=128)),
+             ("LoE 10x64 sine @ 256^2", "loe", sig, dict(width=64, depth=8, activation="sine")),
+             ("MH 64^2 heads @ 256^2", "multihead", sig, dict(width=256, depth=3, grid=64, alpha=64))]
+    variants = [("eager", None, None), ("compile", "default", None),
+                ("compile reduce-overhead (CUDA graphs)", "reduce-overhead", None),
+                ("bf16 autocast", None, torch.bfloat16), ("compile + bf16", "default", torch.bfloat16)]
+    rows = []
+    for label, name, s, kw in specs:
+        base = None
+        for vlabel, mode, dtype in variants:
+            model = models.build(name, signal=s, seed=0, **kw).to(device)
+            fwd = torch.compile(model, mode=mode) if mode else model
+            coords, target = s.coords.to(device), s.values.to(device)
+            opt = torch.optim.Adam(model.parameters(), lr=1e-5, fused=True)
+
+            def step():
+                opt.zero_grad(set_to_none=True)
+                with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
+                    pred = fwd(coords)
+                torch.nn.functional.mse_loss(pred.float(), target).backward()
+                opt.step()
+
+            try:
+                t0 = time.perf_counter()
+                step()
+                _sync(device)
+                first = time.perf_counter() - t0
+                t = time_fn(step, device, min_time=ctx["min_time"], warmup=3)
+            except Exception as e:  # a variant torch cannot run here is reported, not fatal
+                rows.append({"row": f"{label}: {vlabel}", "kind": "skipped",
+                             "error_text": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})
+                continue
+            base = base or t
+            rows.append({"row": f"{label}: {vlabel}", "kind": "cuda_variant", "seconds": t,
+                         "first_step_s": first, "speedup_vs_eager": base / t,
+                         "gflops_per_s": train_step_flops(model, s.shape) / t / 1e9})
+    return rows
+
+
 @case("mh_render_512", "render", note="MH 64^2 heads vs equal-parameter SIREN, 512^2 render")
 def _mh_render(ctx):
     from . import models
@@ -521,7 +576,10 @@ def format_row(r: dict) -> str:
         t = "not reached" if r["seconds"] is None else f"{r['seconds']:.2f} s"
         return f"  {r['row']:<52} {r['target_psnr']:.0f} dB in {t} ({r['params']:,} params, {r['steps']} steps)"
     if r.get("kind") == "skipped":
-        return f"  {r['row']}"
+        return f"  {r['row']}" + (f" ({r['error_text']})" if "error_text" in r else "")
+    if r.get("kind") == "cuda_variant":
+        return (f"  {r['row']:<52} step {r['seconds'] * 1e3:8.2f} ms  x{r['speedup_vs_eager']:.2f} vs eager"
+                f"  (first step {r['first_step_s']:.1f} s)")
     return f"  {r.get('row', r.get('case'))}: {json.dumps({k: v for k, v in r.items() if k not in ('row', 'case', 'group')})}"
 
 

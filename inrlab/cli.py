@@ -50,7 +50,8 @@ def cmd_fit(args) -> int:
         signal = stack_signal(signal, model.stack)
     history = fit(model, signal, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
                   seed=args.seed, device=args.device, progress=not args.json and sys.stderr.isatty(),
-                  checkpoint=args.checkpoint)
+                  checkpoint=args.checkpoint, amp=args.amp,
+                  compile=args.compile if args.compile != "default" else True)
     result = {
         "model": args.model,
         "params": count_params(model),
@@ -110,6 +111,11 @@ def make_parser() -> argparse.ArgumentParser:
     f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="model parameter, repeatable (e.g. --set width=128)")
     f.add_argument("--json", action="store_true", help="print one JSON object")
+    f.add_argument("--amp", choices=["bf16", "fp16"], default=None,
+                   help="mixed precision for forward and loss (mostly useful on a GPU)")
+    f.add_argument("--compile", nargs="?", const="default", default=False, metavar="MODE",
+                   help="train through torch.compile (optionally a mode: reduce-overhead uses "
+                        "CUDA graphs); compiling takes tens of seconds")
     f.set_defaults(func=cmd_fit)
 
     m = sub.add_parser("models", help="list models and their parameters")

@@ -193,7 +193,8 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
         callback_every: int = 10, eval_every: int | None = None,
         target_psnr: float | None = None, checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int | None = None, resume: str | os.PathLike | None = None,
-        fused: bool | None = None, max_memory: float | None = None) -> History:
+        fused: bool | None = None, max_memory: float | None = None,
+        compile: bool | str = False, amp: str | None = None) -> History:
     """Train `model` to reproduce `signal`; return its History.
 
     steps: total optimizer steps (a resumed run continues up to this number).
@@ -207,6 +208,11 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
     available on the device); a full batch that needs more is split into chunks whose gradients
     add up to the same full-batch gradient, and a step that cannot fit at all is refused with
     the amount it needed.
+    compile: True (or a torch.compile mode such as 'reduce-overhead', which uses CUDA graphs)
+    trains through torch.compile; the first steps then include compilation (tens of seconds).
+    amp: 'bf16' or 'fp16' runs forward and loss under torch.autocast in that precision
+    (fp16 with a gradient scaler); weights, optimizer and evaluation stay fp32. The scaler's
+    state is not checkpointed, so an fp16 run resumes with a fresh scale.
     """
     _positive_int("steps", steps)
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
@@ -220,9 +226,22 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
     if checkpoint_every is not None:
         _positive_int("checkpoint_every", checkpoint_every)
 
+    if amp not in (None, "bf16", "fp16"):
+        raise InrlabError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
+    if not isinstance(compile, (bool, str)):
+        raise InrlabError(f"compile must be True, False or a torch.compile mode, got {compile!r}")
+
     dev = resolve_device(device)
     model = model.to(dev)
     data = signal.to(dev)
+    forward = model
+    if compile:
+        forward = torch.compile(model, **({"mode": compile} if isinstance(compile, str) else {}))
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    scaler = torch.amp.GradScaler(dev.type) if amp == "fp16" else None
+
+    def autocast():
+        return torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None)
     n = data.n
     full_batch = batch_size is None or batch_size >= n
 
@@ -243,7 +262,7 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
         "model": getattr(model, "config", None), "signal": signal.name,
         "signal_fingerprint": fingerprint(signal), "steps": steps, "lr": lr,
         "batch_size": batch_size, "schedule": schedule if isinstance(schedule, (str, type(None))) else "custom",
-        "seed": seed, "device": str(dev)})
+        "seed": seed, "device": str(dev), "compile": compile, "amp": amp})
     start, perm, pos = 0, None, 0
     if resume is not None:
         start, history, sampler = _resume(resume, model, optimizer, scheduler, gen, signal, history)
@@ -271,14 +290,17 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
                 coords, target = data.coords[idx], data.values[idx]
             optimizer.zero_grad(set_to_none=True)
             if n_chunks == 1:
-                pred = model(coords)
-                loss = torch.nn.functional.mse_loss(pred, target)
-                loss.backward()
+                with autocast():
+                    pred = forward(coords)
+                loss = torch.nn.functional.mse_loss(pred.float(), target)
+                (loss if scaler is None else scaler.scale(loss)).backward()
             else:  # same gradient as the whole batch, in pieces that fit in memory
                 pred, loss, denom = None, 0.0, target.numel()
                 for c_coords, c_target in zip(coords.chunk(n_chunks), target.chunk(n_chunks)):
-                    part = torch.sum((model(c_coords) - c_target) ** 2) / denom
-                    part.backward()
+                    with autocast():
+                        c_pred = forward(c_coords)
+                    part = torch.sum((c_pred.float() - c_target) ** 2) / denom
+                    (part if scaler is None else scaler.scale(part)).backward()
                     loss = loss + part.detach()
             loss_value = float(loss.detach()) if torch.is_tensor(loss) else float(loss)
             if not math.isfinite(loss_value):
@@ -287,7 +309,11 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
                 raise TrainingDiverged(
                     f"loss became {loss_value} at step {step} with lr={lr:g}: lower the learning "
                     f"rate{kept}", history=history)
-            optimizer.step()
+            if scaler is None:
+                optimizer.step()
+            else:
+                scaler.step(optimizer)
+                scaler.update()
             if scheduler is not None:
                 scheduler.step()
             if dev.type == "cuda":

@@ -230,3 +230,53 @@ def test_loe_grouped_equals_masked_reference_with_gradients(activation, siren_in
     params = list(model.parameters())
     for a, r in zip(torch.autograd.grad(fast, params, g), torch.autograd.grad(ref, params, g)):
         assert torch.allclose(a, r, atol=1e-8)
+
+
+# --------------------------------------------------------------------------- autocast, compile
+
+
+def test_fast_functions_step_aside_under_autocast():
+    # autocast chooses each op's precision; the hand-written functions would mix dtypes
+    x, w, b = torch.randn(40, 6), torch.randn(5, 6), torch.randn(5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, want = linear(x, w, b), F.linear(x, w, b)
+        s_got, s_want = sine(got, 30.0), torch.sin(want * 30.0)
+    assert got.dtype == torch.bfloat16 and torch.equal(got, want)
+    assert torch.equal(s_got, s_want)
+
+
+def test_fit_with_bf16_autocast_trains_and_records_it():
+    from inrlab import fit
+    sig = signals.image("camera", size=16)
+    model = models.build("siren", signal=sig, width=32, depth=1, seed=0)
+    hist = fit(model, sig, steps=40, lr=1e-3, amp="bf16", progress=False)
+    assert hist.config["amp"] == "bf16"
+    assert hist.loss[-1] < 0.5 * hist.loss[0]
+    assert next(model.parameters()).dtype == torch.float32     # weights stay fp32
+
+
+def test_fit_rejects_an_unknown_precision_in_one_line():
+    from inrlab import InrlabError, fit
+    sig = signals.image("camera", size=8)
+    model = models.build("siren", signal=sig, width=8, depth=0, seed=0)
+    with pytest.raises(InrlabError, match="amp must be None, 'bf16' or 'fp16', got 'fp32'"):
+        fit(model, sig, steps=2, amp="fp32", progress=False)
+
+
+def test_fit_through_torch_compile_matches_eager():
+    import shutil
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("torch.compile on CPU needs a C++ compiler; none on PATH")
+    from inrlab import fit
+    sig = signals.image("camera", size=8)
+    eager = fit(models.build("siren", signal=sig, width=16, depth=1, seed=0), sig, steps=4,
+                lr=1e-3, progress=False)
+    compiled = fit(models.build("siren", signal=sig, width=16, depth=1, seed=0), sig, steps=4,
+                   lr=1e-3, progress=False, compile=True)
+    assert compiled.config["compile"] is True
+    assert torch.allclose(torch.tensor(compiled.loss), torch.tensor(eager.loss), rtol=1e-4)
+
+
+def test_cuda_only_bench_case_says_why_it_skips_on_cpu():
+    row = CASES["cuda_compile_amp"].run({"device": torch.device("cpu")})
+    assert row["kind"] == "skipped" and "needs CUDA" in row["row"] and "cpu" in row["row"]

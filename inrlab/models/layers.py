@@ -39,10 +39,17 @@ class _LinearFn(torch.autograd.Function):
         return grad_x, grad_w, grad_b
 
 
+def _textbook_ops(x: torch.Tensor) -> bool:
+    """Under autocast (mixed precision) or torch.compile the plain ops are the fast path:
+    autocast picks each op's precision itself, and Inductor fuses the elementwise work and
+    plans the memory that the hand-written functions save."""
+    return torch.is_autocast_enabled(x.device.type) or torch.compiler.is_compiling()
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """`F.linear(x, weight, bias)` for 2-D x, with the backward of `_LinearFn` (equal to
     F.linear's, forward and gradients; tested in tests/test_fastpaths.py)."""
-    if x.dim() != 2:
+    if x.dim() != 2 or _textbook_ops(x):
         return nn.functional.linear(x, weight, bias)
     return _LinearFn.apply(x, weight, bias)
 
@@ -89,6 +96,8 @@ class _SineFn(torch.autograd.Function):
 def sine(z: torch.Tensor, w0: float = 1.0) -> torch.Tensor:
     """sin(w0 * z) through the allocation-saving autograd function (equal to
     `torch.sin(w0 * z)`, forward and gradients; tested in tests/test_fastpaths.py)."""
+    if _textbook_ops(z):
+        return torch.sin(z * w0) if w0 != 1.0 else torch.sin(z)
     return _SineFn.apply(z, float(w0))
 
 
