@@ -280,3 +280,13 @@ def test_fit_through_torch_compile_matches_eager():
 def test_cuda_only_bench_case_says_why_it_skips_on_cpu():
     row = CASES["cuda_compile_amp"].run({"device": torch.device("cpu")})
     assert row["kind"] == "skipped" and "needs CUDA" in row["row"] and "cpu" in row["row"]
+
+
+def test_multihead_render_index_is_rebuilt_for_new_coordinates():
+    from inrlab.models.multihead import multihead_reference
+    model = models.build("multihead", dim_in=2, dim_out=3, width=16, depth=1, grid=4, alpha=5,
+                         seed=0)
+    with torch.no_grad():
+        for shape in [(16, 16), (16, 16), (32, 8), (8, 8)]:
+            coords = signals.pixel_centers(shape)
+            assert torch.allclose(model(coords), multihead_reference(model, coords), atol=1e-5), shape
