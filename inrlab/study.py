@@ -16,9 +16,10 @@ from __future__ import annotations
 import html
 import json
 import os
+import queue
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import InrlabError
@@ -165,14 +166,38 @@ def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume
         print(f"[study] {nb.stem}: running (profile {profile})", flush=True)
         return _execute(nb, out_root / nb.stem, profiles.get(nb.stem, {}))
 
+    # Notebooks run in daemon worker threads and the main thread only waits, so Ctrl-C always
+    # reaches the runner: nbclient, when it runs in the main thread, installs its own SIGINT
+    # handler that shuts the kernel down instead, and the cut-short notebook could then be
+    # recorded as finished. On Ctrl-C the workers are abandoned; their kernels exit when they
+    # see this process gone.
+    pending: queue.Queue = queue.Queue()
+    for nb in todo:
+        pending.put(nb)
+    done: queue.Queue = queue.Queue()
+
+    def worker():
+        while True:
+            try:
+                nb = pending.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                done.put(one(nb))
+            except BaseException as e:  # _execute records notebook errors; this is a bug in it
+                done.put({"notebook": nb.stem, "ok": False, "error": _one_line_error(e), "seconds": 0.0})
+
     try:
-        if jobs == 1:
-            for nb in todo:
-                record(one(nb))
-        else:
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                for st in pool.map(one, todo):
-                    record(st)
+        for _ in range(min(jobs, len(todo))):
+            threading.Thread(target=worker, daemon=True).start()
+        for _ in todo:
+            while True:
+                try:
+                    st = done.get(timeout=0.2)
+                    break
+                except queue.Empty:
+                    continue
+            record(st)
     except KeyboardInterrupt:
         write_index(out_root, statuses, profile)
         print(f"[study] interrupted; finished notebooks are kept in {out_root} "

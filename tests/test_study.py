@@ -164,7 +164,7 @@ def test_interrupted_study_keeps_finished_work_and_resumes(lab):
 
     _notebook(lab / "notebooks" / "b_second.ipynb",
               'steps: int = 1  # steps\nfail: bool = False  # unused\nname: str = "b_second"  # name\nout_dir: str = ""  # output',
-              "import time\ntime.sleep(120)")
+              "import time\ntime.sleep(600)")
     out = lab / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "inrlab", "study", "--out", str(out)], cwd=lab, env=env,
@@ -174,7 +174,11 @@ def test_interrupted_study_keeps_finished_work_and_resumes(lab):
         time.sleep(0.5)
     time.sleep(3)  # the second notebook is sleeping now
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the study ignored Ctrl-C (still running 120 s later)")
     assert proc.returncode == 130, err
     # our one line says how to continue (the kernel, interrupted too, may log after it)
     assert any(line.startswith("[study] interrupted") and "--resume" in line for line in err.splitlines()), err
