@@ -167,8 +167,11 @@ def test_interrupted_study_keeps_finished_work_and_resumes(lab):
               "import time\ntime.sleep(600)")
     out = lab / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # As from a terminal: a shell without job control (a CI runner's background job) starts
+    # children with SIGINT ignored, which a Python child then keeps ignoring.
     proc = subprocess.Popen([sys.executable, "-m", "inrlab", "study", "--out", str(out)], cwd=lab, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "status.json").exists():
         time.sleep(0.5)
