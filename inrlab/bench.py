@@ -98,24 +98,14 @@ def references(device, quick: bool, min_time: float = 1.0) -> tuple[float, float
             copy_bandwidth(device, 128 if quick else 256, min_time=min_time))
 
 
-def train_step_row(model, coords, target, device, ctx, flops: float, label: str, min_time=None,
-                   optimizer_kw=None) -> dict:
-    """Time one full training step (forward, MSE, backward, fused Adam update)."""
+def train_step_row(model, coords, target, device, ctx, flops: float, label: str, min_time=None) -> dict:
+    """Time one full training step (forward, MSE, backward, fused Adam update) and fill the
+    row with its rates and floor."""
     from .flops import count_params
     from .train import saved_bytes
 
-    model = model.to(device)
-    coords, target = coords.to(device), target.to(device)
-    kw = optimizer_kw if optimizer_kw is not None else {"fused": device.type in ("cpu", "cuda")}
-    opt = torch.optim.Adam(model.parameters(), lr=1e-5, **kw)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(model(coords), target)
-        loss.backward()
-        opt.step()
-
-    t = time_fn(step, device, min_time=min_time or ctx["min_time"])
+    t = _step_seconds(model, coords, target, {**ctx, "device": device}, min_time=min_time)
+    model, coords = model.to(device), coords.to(device)
     params = count_params(model)
     row = {"row": label, "kind": "train_step", "seconds": t, "samples_per_s": coords.shape[0] / t,
            "gflops_per_s": flops / t / 1e9, "params": params, "flops": flops,
@@ -208,6 +198,7 @@ def _enrp_s4(ctx):
 
 
 def _step_seconds(model, coords, target, ctx, min_time=None, fused=True):
+    """Seconds of one training step (forward, MSE, backward, Adam: fused unless told not)."""
     device = ctx["device"]
     model, coords, target = model.to(device), coords.to(device), target.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-5,

@@ -27,7 +27,6 @@ paper's ptflops convention (linear layers' matmuls only), which reproduces their
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass, replace
 
 import torch
@@ -36,8 +35,8 @@ from torch import nn
 from ..errors import InrlabError
 from ..flops import FlopCount
 from ..signals import Signal, parse_grid, partition
-from .base import INR
-from .layers import BatchedLinear, default_bias_init_, glorot_init_, sine, siren_init_
+from .base import INR, CoordsMemo
+from .layers import BatchedLinear, default_bias_init_, glorot_init_, sine, siren_init_, w0_in_weights
 from .registry import build, register
 
 MEMBERS = ("siren", "relu", "relu_pe", "ff")
@@ -154,7 +153,7 @@ class Ensemble(INR):
             enc_dim = 2 * self.mapping_size
         dims = [enc_dim] + [width] * (depth + 1) + [dim_out]
         self.layers = nn.ModuleList(BatchedLinear(self.groups, a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self._plans: dict = {}
+        self._plans = CoordsMemo(size=4)
         self.init_()
 
     # ------------------------------------------------------------------ construction
@@ -186,30 +185,13 @@ class Ensemble(INR):
         if self.member == "ff":
             self.B.normal_().mul_(self.sigma)
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_plans"] = {}  # weak references do not pickle; plans are rebuilt on demand
-        return state
-
     # ------------------------------------------------------------------ grouping
 
     def plan(self, coords: torch.Tensor, cell: torch.Tensor | None = None) -> _Plan:
         """The grouping of `coords`, computed once per coordinate tensor (fit passes the same
         tensor every step) and recomputed if that tensor is modified in place."""
-        key = id(coords)
-        hit = self._plans.get(key)
-        if hit is not None:
-            ref, version, plan = hit
-            if ref() is coords and version == coords._version:
-                return plan
-        if cell is None:
-            cell, _ = partition(coords, self.grid)
-        plan = make_plan(cell, self.cells)
-        self._plans = {k: v for k, v in self._plans.items() if v[0]() is not None}
-        if len(self._plans) >= 4:
-            self._plans.pop(next(iter(self._plans)))
-        self._plans[key] = (weakref.ref(coords), coords._version, plan)
-        return plan
+        return self._plans.get(coords, lambda: make_plan(
+            partition(coords, self.grid)[0] if cell is None else cell, self.cells))
 
     def _rows(self, plan: _Plan) -> torch.Tensor | None:
         """Member of every batch row across the stacked copies (None: rows are members)."""
@@ -252,9 +234,7 @@ class Ensemble(INR):
             h = x
             for i, layer in enumerate(layers[:-1]):
                 w0 = self.w0_initial if i == 0 else self.w0
-                # w0 goes where it costs least: into the weights (one pass over them) when
-                # a member has fewer inputs than samples, else into the activation's pass
-                if layer.in_features <= h.shape[-1]:
+                if w0_in_weights(layer.in_features, h.shape[-1]):   # h: (rows, in, n)
                     h = sine(layer(h, rows, channels_first=True, scale=w0))
                 else:
                     h = sine(layer(h, rows, channels_first=True), w0)

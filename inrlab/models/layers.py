@@ -101,6 +101,14 @@ def sine(z: torch.Tensor, w0: float = 1.0) -> torch.Tensor:
     return _SineFn.apply(z, float(w0))
 
 
+def w0_in_weights(in_features: int, rows: int) -> bool:
+    """Where a sine layer applies w0: sin(w0 (W h + b)) computed as sin((w0 W) h + w0 b)
+    costs a pass over the weight in each direction, leaving w0 to the sine costs a pass over
+    the activation. Folding wins when the layer has no more inputs than the activation has
+    rows of samples (the usual case: a batch is far longer than a layer is wide)."""
+    return in_features <= rows
+
+
 class Sine(nn.Module):
     """sin(w0 * z), the SIREN activation."""
 

@@ -42,16 +42,15 @@ train), one per layer shared by the candidates (`per_tile_bias` for one per cand
 from __future__ import annotations
 
 import math
-import weakref
 
 import torch
 from torch import nn
 
 from ..flops import FlopCount, linear_flops
 from ..signals import parse_grid
-from .base import INR
+from .base import INR, CoordsMemo
 from .layers import (TileGroups, TiledLinear, default_bias_init_, linear, make_activation, sine, siren_init_,
-                     tile_index)
+                     tile_index, w0_in_weights)
 from .registry import register
 
 ARRANGEMENTS = ("fine_to_coarse", "coarse_to_fine")
@@ -141,13 +140,8 @@ class LoE(INR):
                                     for a, b in zip(dims[:-1], dims[1:]))
         self.head = nn.Linear(width, dim_out)
         self.act, self._act_name = make_activation(activation, w0=self.w0, slope=self.slope)
-        self._groups = None       # (weakref to coords, coords' version, {scale: TileGroups})
+        self._groups = CoordsMemo(size=1)
         self.init_()
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_groups"] = None   # a weak reference does not pickle; groups are rebuilt on demand
-        return state
 
     @torch.no_grad()
     def init_(self):
@@ -171,13 +165,8 @@ class LoE(INR):
         """{scale: TileGroups} of `coords`, reused while the same, unmodified coordinate
         tensor comes back (every training step), since sorting samples by tile costs about
         5 % of a step."""
-        hit = self._groups
-        if hit is not None and hit[0]() is coords and hit[1] == coords._version:
-            return hit[2]
-        groups = {s: TileGroups(tile_index(coords, s, self.tiles), self.n_tiles)
-                  for s in dict.fromkeys(self.scales)}
-        self._groups = (weakref.ref(coords), coords._version, groups)
-        return groups
+        return self._groups.get(coords, lambda: {
+            s: TileGroups(tile_index(coords, s, self.tiles), self.n_tiles) for s in dict.fromkeys(self.scales)})
 
     def tile_ids(self, coords: torch.Tensor) -> list[torch.Tensor]:
         """Per position-dependent layer, the (N,) candidate index of each coordinate."""
@@ -210,8 +199,7 @@ class LoE(INR):
         for layer, s in zip(self.layers, self.scales):
             g = groups[s]
             x = g.regroup(h, prev)
-            if self.activation == "sine" and layer.in_features <= g.m:
-                # w0 folded into the (small) candidate weights: one pass less over the activation
+            if self.activation == "sine" and w0_in_weights(layer.in_features, g.m):
                 h = sine(layer.forward_grouped(x, g, scale=self.w0))
             else:
                 h = self.act(layer.forward_grouped(x, g))

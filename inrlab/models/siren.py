@@ -15,7 +15,7 @@ from torch import nn
 
 from ..flops import FlopCount, mlp_flops
 from .base import INR
-from .layers import default_bias_init_, linear, sine, siren_init_
+from .layers import default_bias_init_, linear, sine, siren_init_, w0_in_weights
 from .registry import register
 
 
@@ -39,13 +39,10 @@ class Siren(INR):
             default_bias_init_(layer.bias, layer.in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # sin(w0 (W h + b)) as sin((w0 W) h + w0 b) trades a pass over the activation in each
-        # direction for one over the weight: worth it when a layer has fewer inputs than the
-        # batch has samples (the usual case); otherwise w0 rides in the sine's own pass.
         h = x
         for i, layer in enumerate(self.layers[:-1]):
             w0 = self.w0_initial if i == 0 else self.w0
-            if layer.in_features <= h.shape[0]:
+            if w0_in_weights(layer.in_features, h.shape[0]):
                 h = sine(linear(h, layer.weight * w0, layer.bias * w0))
             else:
                 h = sine(linear(h, layer.weight, layer.bias), w0)
