@@ -188,8 +188,10 @@ def _csr(crow, col, values, size):
 
 class _CsrHeads(torch.autograd.Function):
     """out (R, L) = W_csr @ x^T with W's nonzeros = `weight` (R, alpha) at columns `col`.
-    Backward: grad x = W^T @ grad (CSR of the transpose), grad weight = the sampled product
-    grad @ x at the wired positions (torch.sparse.sampled_addmm)."""
+    Backward: grad x = W^T @ grad (CSR of the transpose), grad weight = the product grad @ x
+    at the wired positions: when at least 1/8 of the inputs are wired (alpha * 8 >= in) as
+    the dense product followed by a gather (CPU: 0.47 vs 0.72 ms at 4096 heads, alpha 64 of
+    256, 16 rows; the sampled kernel copies its mask), else torch.sparse.sampled_addmm."""
 
     @staticmethod
     def forward(ctx, x, weight, crow, col, tcrow, tcol, tperm):
@@ -206,12 +208,15 @@ class _CsrHeads(torch.autograd.Function):
         grad = grad.contiguous()
         gx = gw = None
         if ctx.needs_input_grad[0]:
-            wt = _csr(tcrow, tcol, weight.reshape(-1)[tperm], (x.shape[1], rows))
+            wt = _csr(tcrow, tcol, weight.reshape(-1).index_select(0, tperm), (x.shape[1], rows))
             gx = (wt @ grad).t()
         if ctx.needs_input_grad[1]:
-            mask = _csr(crow, col, torch.zeros_like(weight).reshape(-1), (rows, x.shape[1]))
-            gw = torch.sparse.sampled_addmm(mask, grad, x.contiguous(), beta=0.0).values()
-            gw = gw.reshape(rows, alpha)
+            if 8 * alpha >= x.shape[1]:
+                gw = (grad @ x).gather(1, col.view(rows, alpha))
+            else:  # beta=0: the mask's values (the weights, to allocate nothing) are not read
+                mask = _csr(crow, col, weight.detach().reshape(-1), (rows, x.shape[1]))
+                gw = torch.sparse.sampled_addmm(mask, grad, x.contiguous(), beta=0.0).values()
+                gw = gw.reshape(rows, alpha)
         return gx, gw, None, None, None, None, None
 
 
