@@ -197,16 +197,22 @@ def _enrp_s4(ctx):
     return rows
 
 
-def _step_seconds(model, coords, target, ctx, min_time=None, fused=True):
-    """Seconds of one training step (forward, MSE, backward, Adam: fused unless told not)."""
+def _step_seconds(model, coords, target, ctx, min_time=None, fused=True, pieces=None):
+    """Seconds of one training step (forward, MSE, backward, Adam: fused unless told not),
+    the batch split as fit() splits it (`train.plan_chunks`) unless `pieces` says how many."""
+    from .train import plan_chunks
+
     device = ctx["device"]
     model, coords, target = model.to(device), coords.to(device), target.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-5,
                            fused=fused and device.type in ("cpu", "cuda"))
+    n_pieces = pieces or plan_chunks(model, coords, device)
+    split = list(zip(coords.chunk(n_pieces), target.chunk(n_pieces)))
 
     def step():
         opt.zero_grad(set_to_none=True)
-        torch.nn.functional.mse_loss(model(coords), target).backward()
+        for c, t in split:  # the summed squared error over all of them is the batch's MSE
+            (torch.sum((model(c) - t) ** 2) / target.numel()).backward()
         opt.step()
 
     return time_fn(step, device, min_time=min_time or ctx["min_time"])
@@ -215,6 +221,30 @@ def _step_seconds(model, coords, target, ctx, min_time=None, fused=True):
 def _ratio(label, fast_s, slow_s, **extra):
     return {"row": label, "kind": "ratio", "fast_s": fast_s, "slow_s": slow_s,
             "speedup": slow_s / fast_s, **extra}
+
+
+@case("cpu_pieces", "fast path", note="one full batch vs cache-sized pieces (CPU, pointwise models)")
+def _cpu_pieces(ctx):
+    from . import models
+    from .train import plan_chunks
+
+    if ctx["device"].type != "cpu":
+        return [{"row": "cache-sized pieces (CPU only: fit() does not split batches on "
+                        f"{ctx['device'].type})", "kind": "skipped"}]
+    from .signals import audio
+
+    cases = [(f"SIREN 3x256 step @ {ctx['size']}^2", _camera(ctx["size"]), {})]
+    if ctx.get("wav"):
+        cases.append(("audio SIREN 3x256 step", audio(ctx["wav"]), dict(w0_initial=3000.0)))
+    rows = []
+    for label, sig, kw in cases:
+        model = models.build("siren", signal=sig, seed=0, width=256, depth=3, **kw)
+        k = plan_chunks(model, sig.coords, ctx["device"])
+        pieces = _step_seconds(model, sig.coords, sig.values, ctx, pieces=k)
+        whole = _step_seconds(model, sig.coords, sig.values, ctx, pieces=1)
+        rows.append(_ratio(f"{label}: {k} cache-sized pieces vs one batch (THP_MEM_ALLOC_ENABLE="
+                           f"{os.environ.get('THP_MEM_ALLOC_ENABLE')})", pieces, whole, pieces=k))
+    return rows
 
 
 @case("ensemble_vs_loop", "fast path", note="batched members vs a loop of member networks, M=16")

@@ -286,6 +286,11 @@ def test_cuda_only_bench_case_says_why_it_skips_on_cpu():
     assert row["kind"] == "skipped" and "needs CUDA" in row["row"] and "cpu" in row["row"]
 
 
+def test_cpu_pieces_bench_case_says_why_it_skips_off_cpu():
+    rows = CASES["cpu_pieces"].run({"device": torch.device("meta"), "size": 64})
+    assert rows[0]["kind"] == "skipped" and "CPU only" in rows[0]["row"] and "meta" in rows[0]["row"]
+
+
 def test_multihead_render_index_is_rebuilt_for_new_coordinates():
     from inrlab.models.multihead import multihead_reference
     model = models.build("multihead", dim_in=2, dim_out=3, width=16, depth=1, grid=4, alpha=5,

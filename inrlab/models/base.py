@@ -48,6 +48,11 @@ class INR(nn.Module):
     dim_in: int
     dim_out: int
     config: dict
+    # True when each point is computed on its own at a cost that does not depend on which
+    # other points share the batch (plain MLPs), so fit() may split a full batch into
+    # cache-sized pieces on CPU (`train.CPU_CHUNK_BYTES`) for free. Models that group the
+    # points of a batch (ensembles, tiles, heads) leave it False.
+    pointwise: bool = False
 
     def flops_per_point(self) -> FlopCount:
         raise NotImplementedError

@@ -24,6 +24,8 @@ from .registry import register
 
 @register("ff")
 class FourierFeatures(INR):
+    pointwise = True
+
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 2,
                  sigma: float = 10.0, mapping_size: int = 256, two_pi: bool = True,
                  sigmoid: bool = False):

@@ -21,6 +21,8 @@ from .registry import register
 
 @register("relu")
 class ReluMLP(INR):
+    pointwise = True
+
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  pe_freqs: int = 0):
         super().__init__()

@@ -21,6 +21,8 @@ from .registry import register
 
 @register("siren")
 class Siren(INR):
+    pointwise = True
+
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  w0: float = 30.0, w0_initial: float | None = None):
         super().__init__()
