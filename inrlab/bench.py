@@ -226,7 +226,7 @@ def _ratio(label, fast_s, slow_s, **extra):
 @case("cpu_pieces", "fast path", note="one full batch vs cache-sized pieces (CPU, pointwise models)")
 def _cpu_pieces(ctx):
     from . import models
-    from .train import plan_chunks
+    from .train import cpu_pieces
 
     if ctx["device"].type != "cpu":
         return [{"row": "cache-sized pieces (CPU only: fit() does not split batches on "
@@ -239,7 +239,7 @@ def _cpu_pieces(ctx):
     rows = []
     for label, sig, kw in cases:
         model = models.build("siren", signal=sig, seed=0, width=256, depth=3, **kw)
-        k = plan_chunks(model, sig.coords, ctx["device"])
+        k = cpu_pieces(model, sig.coords)  # what fit() uses above CPU_SPLIT_ABOVE
         pieces = _step_seconds(model, sig.coords, sig.values, ctx, pieces=k)
         whole = _step_seconds(model, sig.coords, sig.values, ctx, pieces=1)
         rows.append(_ratio(f"{label}: {k} cache-sized pieces vs one batch (THP_MEM_ALLOC_ENABLE="

@@ -208,7 +208,8 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
     available on the device); a full batch that needs more is split into chunks whose gradients
     add up to the same full-batch gradient, and a step that cannot fit at all is refused with
     the amount it needed. On CPU a pointwise model's (MLP's) batch is also split into pieces of
-    at most CPU_CHUNK_BYTES of activations, which is faster for the same gradient.
+    at most CPU_CHUNK_BYTES of activations when it has more than CPU_SPLIT_ABOVE, which is faster
+    for the same gradient.
     compile: True (or a torch.compile mode such as 'reduce-overhead', which uses CUDA graphs)
     trains through torch.compile; the first steps then include compilation (tens of seconds).
     amp: 'bf16' or 'fp16' runs forward and loss under torch.autocast in that precision
@@ -413,22 +414,31 @@ def available_memory(device: torch.device) -> float | None:
     return None
 
 
-# A full batch of a pointwise model on CPU is split into pieces whose saved activations
-# take at most this many bytes (8,192 samples of a 3 x 256 SIREN, whose largest activation
-# is then 8 MB, below glibc's largest mmap threshold of 32 MB: such tensors are reused from
-# the heap instead of being mapped and page-faulted afresh every step). Same gradient up to
-# float rounding, and activations held for one piece at a time. Measured on the 2-core CPU, best of 5
-# interleaved steps (README, "cache-sized pieces"): with PyTorch's huge pages on (inrlab
-# imported before torch) SIREN 3x256 at 256^2 is unchanged within the VM's noise (843 vs
-# 897 ms), SIREN 3x512 at 256^2 is 1.33x faster and the 308k-sample audio SIREN 1.19x; with
-# huge pages off (torch imported first) SIREN 3x256 at 256^2 is 1.3x and the audio SIREN
-# 2.2x faster.
+# On CPU, a full batch of a pointwise model whose saved activations exceed CPU_SPLIT_ABOVE
+# bytes runs in pieces of at most CPU_CHUNK_BYTES (8,192 samples of a 3 x 256 SIREN, whose
+# largest activation is then 8 MB, below glibc's largest mmap threshold of 32 MB: such
+# tensors are reused from the heap instead of being mapped and page-faulted afresh every
+# step). Same gradient up to float rounding, activations held for one piece at a time.
+# Measured on the 2-core CPU with PyTorch's huge pages on (inrlab imported before torch),
+# best of interleaved steps: the 308k-sample audio SIREN 3x256 (2.4 GB of activations)
+# 1.2-1.3x faster, SIREN 3x512 at 256^2 (1 GB) 1.33x; SIREN 3x256 at 256^2 (0.5 GB) between
+# 0.8x and 1.06x across runs, hence the gate. With huge pages off (torch imported first) the
+# audio SIREN was 2.2x faster and SIREN 3x256 at 256^2 1.3x.
 CPU_CHUNK_BYTES = 64 * 2 ** 20
+CPU_SPLIT_ABOVE = 2 ** 30
+
+
+def cpu_pieces(model, coords: torch.Tensor, per_sample: float | None = None) -> int:
+    """Pieces of at most CPU_CHUNK_BYTES of saved activations that `coords` make (ungated)."""
+    if per_sample is None:
+        per_sample = activation_bytes(model, coords)[1]
+    return max(1, min(coords.shape[0], math.ceil(per_sample * coords.shape[0] / CPU_CHUNK_BYTES)))
 
 
 def plan_chunks(model, coords: torch.Tensor, device, max_memory: float | None = None) -> int:
     """How many chunks a step over `coords` needs so its activations fit in `max_memory` bytes,
-    and, for a pointwise model on CPU, so each chunk's activations stay within CPU_CHUNK_BYTES.
+    and, for a pointwise model on CPU whose activations exceed CPU_SPLIT_ABOVE, so each chunk's
+    activations stay within CPU_CHUNK_BYTES.
 
     The activation memory (what autograd saves, fixed and per sample) is measured on two small
     strided probe passes (`activation_bytes`) and doubled for the gradients of those activations."""
@@ -450,8 +460,8 @@ def plan_chunks(model, coords: torch.Tensor, device, max_memory: float | None = 
             raise InrlabError(f"a training step needs about {2 * per_sample / 2**20:.1f} MB per sample "
                               f"(+{2 * fixed / 2**20:.0f} MB fixed) but only {budget / 2**20:.1f} MB may "
                               f"be used; use a smaller model or signal")
-    if cache:
-        chunks = max(chunks, min(n, math.ceil(per_sample * n / CPU_CHUNK_BYTES)))
+    if cache and per_sample * n > CPU_SPLIT_ABOVE:
+        chunks = max(chunks, cpu_pieces(model, coords, per_sample))
     return chunks
 
 

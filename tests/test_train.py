@@ -137,16 +137,21 @@ def test_chunked_full_batch_matches_the_whole_batch(camera16):
 
 def test_cpu_pieces_only_for_pointwise_models_on_cpu(monkeypatch):
     import inrlab.train as train
-    sig = signals.image("camera", size=256, gray=True)
+    sig = signals.image("camera", size=512, gray=True)
     siren = models.build("siren", signal=sig, width=256, depth=3, seed=0)
-    # 3 x 256 SIREN saves about 8 kB per sample: 65,536 samples are 512 MB, 8 pieces of 64 MB
-    assert train.plan_chunks(siren, sig.coords, torch.device("cpu"), max_memory=1e12) == 8
+    # 3 x 256 SIREN saves about 8 kB per sample: 262,144 samples are 2 GB, 32 pieces of 64 MB
+    assert train.plan_chunks(siren, sig.coords, torch.device("cpu"), max_memory=1e12) == 32
+    small = signals.image("camera", size=256, gray=True)  # 512 MB: below the gate, one piece
+    assert train.plan_chunks(siren, small.coords, torch.device("cpu"), max_memory=1e12) == 1
+    assert train.cpu_pieces(siren, small.coords) == 8
     assert train.plan_chunks(siren, sig.coords, torch.device("cuda"), max_memory=1e12) == 1
-    loe = models.build("loe", signal=sig, width=16, depth=2, seed=0)
-    assert not loe.pointwise
-    assert train.plan_chunks(loe, sig.coords, torch.device("cpu"), max_memory=1e12) == 1
+    monkeypatch.setattr(train, "CPU_SPLIT_ABOVE", 0)  # every batch above the gate now
+    assert train.plan_chunks(siren, small.coords, torch.device("cpu"), max_memory=1e12) == 8
+    loe = models.build("loe", signal=small, width=64, depth=8, seed=0)
+    assert not loe.pointwise and train.cpu_pieces(loe, small.coords) > 1
+    assert train.plan_chunks(loe, small.coords, torch.device("cpu"), max_memory=1e12) == 1
     monkeypatch.setattr(train, "CPU_CHUNK_BYTES", 0)
-    assert train.plan_chunks(siren, sig.coords, torch.device("cpu"), max_memory=1e12) == 1
+    assert train.plan_chunks(siren, small.coords, torch.device("cpu"), max_memory=1e12) == 1
 
 
 def test_cpu_pieces_give_the_whole_batch_losses_and_stop_at_the_target(camera16, monkeypatch):
@@ -154,6 +159,7 @@ def test_cpu_pieces_give_the_whole_batch_losses_and_stop_at_the_target(camera16,
     runs = []
     for piece_bytes in (0, 4096):  # off; then 4 kB pieces of a 16 x 2 SIREN: many pieces
         monkeypatch.setattr(train, "CPU_CHUNK_BYTES", piece_bytes)
+        monkeypatch.setattr(train, "CPU_SPLIT_ABOVE", 0)
         m = models.build("siren", signal=camera16, width=16, depth=1, seed=0)
         assert (train.plan_chunks(m, camera16.coords, torch.device("cpu"), 1e12) > 1) == (piece_bytes > 0)
         runs.append(fit(m, camera16, steps=300, lr=1e-2, progress=False, target_psnr=25.0,
