@@ -200,7 +200,7 @@ def _enrp_s4(ctx):
 def _step_seconds(model, coords, target, ctx, min_time=None, fused=True, pieces=None):
     """Seconds of one training step (forward, MSE, backward, Adam: fused unless told not),
     the batch split as fit() splits it (`train.plan_chunks`) unless `pieces` says how many."""
-    from .train import plan_chunks
+    from .train import backward_in_pieces, plan_chunks
 
     device = ctx["device"]
     model, coords, target = model.to(device), coords.to(device), target.to(device)
@@ -211,8 +211,7 @@ def _step_seconds(model, coords, target, ctx, min_time=None, fused=True, pieces=
 
     def step():
         opt.zero_grad(set_to_none=True)
-        for c, t in split:  # the summed squared error over all of them is the batch's MSE
-            (torch.sum((model(c) - t) ** 2) / target.numel()).backward()
+        backward_in_pieces(model, split)
         opt.step()
 
     return time_fn(step, device, min_time=min_time or ctx["min_time"])

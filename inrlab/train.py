@@ -8,6 +8,7 @@ value range (see inrlab.metrics).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -248,7 +249,8 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
     full_batch = batch_size is None or batch_size >= n
 
     n_chunks = plan_chunks(model, data.coords if full_batch else data.coords[:batch_size], dev, max_memory)
-    full_pieces = list(zip(data.coords.chunk(n_chunks), data.values.chunk(n_chunks)))
+    # a full batch's pieces are the same views every step, so models' caches keyed on them hit
+    full_pieces = list(zip(data.coords.chunk(n_chunks), data.values.chunk(n_chunks))) if full_batch else None
 
     gen = torch.Generator(device="cpu")
     gen.manual_seed(int(seed))
@@ -292,25 +294,14 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
                 pos += batch_size
                 coords, target = data.coords[idx], data.values[idx]
             optimizer.zero_grad(set_to_none=True)
-            if full_batch and n_chunks > 1:
-                pieces = full_pieces  # the same views every step: models' caches keyed on them hit
-            elif n_chunks > 1:
-                pieces = list(zip(coords.chunk(n_chunks), target.chunk(n_chunks)))
             if n_chunks == 1:
                 with autocast():
                     pred = forward(coords)
                 loss = torch.nn.functional.mse_loss(pred.float(), target)
                 (loss if scaler is None else scaler.scale(loss)).backward()
-            else:  # same gradient as the whole batch, in pieces that fit in memory
-                parts, loss, denom = [], 0.0, target.numel()
-                for c_coords, c_target in pieces:
-                    with autocast():
-                        c_pred = forward(c_coords)
-                    part = torch.sum((c_pred.float() - c_target) ** 2) / denom
-                    (part if scaler is None else scaler.scale(part)).backward()
-                    loss = loss + part.detach()
-                    parts.append(c_pred.detach())
-                pred = torch.cat(parts)
+            else:  # same gradient as the whole batch, in pieces
+                pieces = full_pieces or list(zip(coords.chunk(n_chunks), target.chunk(n_chunks)))
+                loss, pred = backward_in_pieces(forward, pieces, autocast, scaler)
             loss_value = float(loss.detach()) if torch.is_tensor(loss) else float(loss)
             if not math.isfinite(loss_value):
                 kept = (f"; the last good checkpoint (step {last_saved_step}) is kept at '{checkpoint}'"
@@ -374,6 +365,22 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
         save_checkpoint(checkpoint, model, optimizer, scheduler, history, step, gen,
                         extra=_sampler_state(perm, pos))
     return history
+
+
+def backward_in_pieces(forward, pieces, autocast=contextlib.nullcontext, scaler=None):
+    """Backward of the MSE over all (coords, target) `pieces` taken together, one piece at a
+    time (each piece's summed squared error over the total count, so the gradients add up to
+    the whole batch's). Returns the loss and the detached predictions in piece order."""
+    denom = sum(t.numel() for _, t in pieces)
+    loss, parts = 0.0, []
+    for coords, target in pieces:
+        with autocast():
+            pred = forward(coords)
+        part = torch.sum((pred.float() - target) ** 2) / denom
+        (part if scaler is None else scaler.scale(part)).backward()
+        loss = loss + part.detach()
+        parts.append(pred.detach())
+    return loss, parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def _sampler_state(perm, pos) -> dict:
@@ -448,7 +455,7 @@ def plan_chunks(model, coords: torch.Tensor, device, max_memory: float | None = 
     budget = max_memory if max_memory is not None else (
         None if (avail := available_memory(device)) is None else 0.5 * avail)
     cache = (torch.device(device).type == "cpu" and getattr(model, "pointwise", False)
-             and CPU_CHUNK_BYTES)
+             and CPU_CHUNK_BYTES > 0)
     if budget is None and not cache:
         return 1
     fixed, per_sample = activation_bytes(model, coords)
