@@ -214,8 +214,8 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
     compile: True (or a torch.compile mode such as 'reduce-overhead', which uses CUDA graphs)
     trains through torch.compile; the first steps then include compilation (tens of seconds).
     amp: 'bf16' or 'fp16' runs forward and loss under torch.autocast in that precision
-    (fp16 with a gradient scaler); weights, optimizer and evaluation stay fp32. The scaler's
-    state is not checkpointed, so an fp16 run resumes with a fresh scale.
+    (fp16 with a gradient scaler, whose scale is checkpointed with the sampler state); weights,
+    optimizer and evaluation stay fp32.
     """
     _positive_int("steps", steps)
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
@@ -273,6 +273,8 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
         start, history, sampler = _resume(resume, model, optimizer, scheduler, gen, signal, history)
         if sampler.get("perm") is not None:
             perm, pos = sampler["perm"].to(dev), int(sampler["pos"])
+        if scaler is not None and sampler.get("scaler"):
+            scaler.load_state_dict(sampler["scaler"])
     if start >= steps:
         return history
 
@@ -349,7 +351,7 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
                         stop = True
             if checkpoint is not None and checkpoint_every and step % checkpoint_every == 0:
                 save_checkpoint(checkpoint, model, optimizer, scheduler, history, step, gen,
-                                extra=_sampler_state(perm, pos))
+                                extra=_sampler_state(perm, pos, scaler))
                 last_saved_step = step
             if stop:
                 break
@@ -363,7 +365,7 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
         history.seconds.append(train_seconds)
     if checkpoint is not None:
         save_checkpoint(checkpoint, model, optimizer, scheduler, history, step, gen,
-                        extra=_sampler_state(perm, pos))
+                        extra=_sampler_state(perm, pos, scaler))
     return history
 
 
@@ -383,8 +385,9 @@ def backward_in_pieces(forward, pieces, autocast=contextlib.nullcontext, scaler=
     return loss, parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
-def _sampler_state(perm, pos) -> dict:
-    return {"perm": perm.cpu() if perm is not None else None, "pos": pos}
+def _sampler_state(perm, pos, scaler=None) -> dict:
+    return {"perm": perm.cpu() if perm is not None else None, "pos": pos,
+            "scaler": scaler.state_dict() if scaler is not None else None}
 
 
 def saved_bytes(model, coords) -> int:

@@ -53,6 +53,21 @@ def test_resume_gives_the_same_losses(tmp_path, camera16, batch_size):
     assert resumed.loss == full.loss  # the next-step losses after the resume are identical
 
 
+def test_fp16_resume_keeps_the_gradient_scale(tmp_path, camera16):
+    kw = dict(lr=1e-3, seed=1, progress=False, amp="fp16")
+    full = fit(models.build("siren", signal=camera16, width=16, depth=1, seed=0), camera16, steps=12,
+               checkpoint=tmp_path / "full.pt", **kw)
+    fit(models.build("siren", signal=camera16, width=16, depth=1, seed=0), camera16, steps=12,
+        checkpoint=tmp_path / "k.pt", callbacks=[lambda s: s.step == 5], callback_every=1, **kw)
+    assert torch.load(tmp_path / "k.pt", weights_only=False)["extra"]["scaler"]["_growth_tracker"] == 5
+    resumed = fit(models.build("siren", signal=camera16, width=16, depth=1, seed=99), camera16,
+                  steps=12, resume=tmp_path / "k.pt", checkpoint=tmp_path / "k.pt", **kw)
+    assert resumed.loss == full.loss
+    # the scaler counts on from step 5 instead of starting again at 0
+    ends = [torch.load(tmp_path / f, weights_only=False)["extra"]["scaler"] for f in ("full.pt", "k.pt")]
+    assert ends[0] == ends[1] and ends[0]["_growth_tracker"] == 12
+
+
 def test_load_checkpoint_rebuilds_the_model(tmp_path, camera16):
     m = models.build("ff", signal=camera16, width=16, depth=1, mapping_size=8, seed=0)
     fit(m, camera16, steps=5, lr=1e-3, progress=False, checkpoint=tmp_path / "m.pt")
