@@ -19,6 +19,7 @@ during the case (Linux VmHWM, reset when the case starts) above what it held bef
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -197,12 +198,13 @@ def _enrp_s4(ctx):
     return rows
 
 
-def _step_seconds(model, coords, target, ctx, min_time=None, fused=True, pieces=None):
-    """Seconds of one training step (forward, MSE, backward, Adam: fused unless told not),
-    the batch split as fit() splits it (`train.plan_chunks`) unless `pieces` says how many."""
+def _train_step(model, coords, target, device, fused=True, pieces=None, forward=None,
+                autocast=contextlib.nullcontext):
+    """One training step as a closure (forward, MSE, backward, Adam: fused unless told not),
+    the batch split as fit() splits it (`train.plan_chunks`) unless `pieces` says how many;
+    `forward` (a compiled model, say) replaces the model's own call, under `autocast`."""
     from .train import backward_in_pieces, plan_chunks
 
-    device = ctx["device"]
     model, coords, target = model.to(device), coords.to(device), target.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-5,
                            fused=fused and device.type in ("cpu", "cuda"))
@@ -211,10 +213,16 @@ def _step_seconds(model, coords, target, ctx, min_time=None, fused=True, pieces=
 
     def step():
         opt.zero_grad(set_to_none=True)
-        backward_in_pieces(model, split)
+        backward_in_pieces(model if forward is None else forward, split, autocast)
         opt.step()
 
-    return time_fn(step, device, min_time=min_time or ctx["min_time"])
+    return step
+
+
+def _step_seconds(model, coords, target, ctx, min_time=None, fused=True, pieces=None):
+    """Seconds of one training step (see `_train_step`)."""
+    step = _train_step(model, coords, target, ctx["device"], fused, pieces)
+    return time_fn(step, ctx["device"], min_time=min_time or ctx["min_time"])
 
 
 def _ratio(label, fast_s, slow_s, **extra):
@@ -308,10 +316,7 @@ def _cuda_compile_amp(ctx):
     """The same training steps under torch.compile (Inductor), torch.compile with
     mode='reduce-overhead' (CUDA graphs), bf16 autocast, and compile + bf16. Only on CUDA:
     on CPU, Inductor's compile time (tens of seconds per model) and bf16 without hardware
-    support make these slower, not faster."""
-    from . import models
-    from .flops import train_step_flops
-
+    support make these slower, not faster (`compile_amp_rows` runs them on any device)."""
     device = ctx["device"]
     if device.type != "cuda":
         return {"row": f"torch.compile / mixed precision / CUDA graphs: skipped, needs CUDA "
@@ -325,34 +330,37 @@ def _cuda_compile_amp(ctx):
     variants = [("eager", None, None), ("compile", "default", None),
                 ("compile reduce-overhead (CUDA graphs)", "reduce-overhead", None),
                 ("bf16 autocast", None, torch.bfloat16), ("compile + bf16", "default", torch.bfloat16)]
+    return compile_amp_rows(specs, variants, device, ctx["min_time"])
+
+
+def compile_amp_rows(specs, variants, device, min_time):
+    """A row per (model spec, variant): the training step's seconds (and the first step's,
+    which holds the compilation) under torch.compile `mode` and autocast `dtype` (None: off),
+    with its speedup over the spec's first variant. A variant torch cannot run here is
+    reported as skipped with torch's error, not raised."""
+    from . import models
+    from .flops import train_step_flops
+
     rows = []
     for label, name, s, kw in specs:
         base = None
         for vlabel, mode, dtype in variants:
             model = models.build(name, signal=s, seed=0, **kw).to(device)
-            fwd = torch.compile(model, mode=mode) if mode else model
-            coords, target = s.coords.to(device), s.values.to(device)
-            opt = torch.optim.Adam(model.parameters(), lr=1e-5, fused=True)
-
-            def step():
-                opt.zero_grad(set_to_none=True)
-                with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
-                    pred = fwd(coords)
-                torch.nn.functional.mse_loss(pred.float(), target).backward()
-                opt.step()
-
             try:
+                fwd = torch.compile(model, mode=mode) if mode else None
+                step = _train_step(model, s.coords, s.values, device, forward=fwd, autocast=lambda: (
+                    torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)))
                 t0 = time.perf_counter()
                 step()
                 _sync(device)
                 first = time.perf_counter() - t0
-                t = time_fn(step, device, min_time=ctx["min_time"], warmup=3)
-            except Exception as e:  # a variant torch cannot run here is reported, not fatal
+                t = time_fn(step, device, min_time=min_time, warmup=3)
+            except Exception as e:  # noqa: BLE001  reported in the table, not fatal to the run
                 rows.append({"row": f"{label}: {vlabel}", "kind": "skipped",
                              "error_text": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})
                 continue
             base = base or t
-            rows.append({"row": f"{label}: {vlabel}", "kind": "cuda_variant", "seconds": t,
+            rows.append({"row": f"{label}: {vlabel}", "kind": "compile_variant", "seconds": t,
                          "first_step_s": first, "speedup_vs_eager": base / t,
                          "gflops_per_s": train_step_flops(model, s.shape) / t / 1e9})
     return rows
@@ -616,7 +624,7 @@ def format_row(r: dict) -> str:
         return f"  {r['row']:<52} {r['target_psnr']:.0f} dB in {t} ({r['params']:,} params, {r['steps']} steps)"
     if r.get("kind") == "skipped":
         return f"  {r['row']}" + (f" ({r['error_text']})" if "error_text" in r else "")
-    if r.get("kind") == "cuda_variant":
+    if r.get("kind") == "compile_variant":
         return (f"  {r['row']:<52} step {r['seconds'] * 1e3:8.2f} ms  x{r['speedup_vs_eager']:.2f} vs eager"
                 f"  (first step {r['first_step_s']:.1f} s)")
     return f"  {r.get('row', r.get('case'))}: {json.dumps({k: v for k, v in r.items() if k not in ('row', 'case', 'group')})}"

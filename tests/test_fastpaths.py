@@ -267,10 +267,14 @@ def test_fit_rejects_an_unknown_precision_in_one_line():
         fit(model, sig, steps=2, amp="fp32", progress=False)
 
 
-def test_fit_through_torch_compile_matches_eager():
+def _needs_a_compiler():
     import shutil
     if shutil.which("c++") is None and shutil.which("g++") is None:
         pytest.skip("torch.compile on CPU needs a C++ compiler; none on PATH")
+
+
+def test_fit_through_torch_compile_matches_eager():
+    _needs_a_compiler()
     from inrlab import fit
     sig = signals.image("camera", size=8)
     eager = fit(models.build("siren", signal=sig, width=16, depth=1, seed=0), sig, steps=4,
@@ -279,6 +283,44 @@ def test_fit_through_torch_compile_matches_eager():
                    lr=1e-3, progress=False, compile=True)
     assert compiled.config["compile"] is True
     assert torch.allclose(torch.tensor(compiled.loss), torch.tensor(eager.loss), rtol=1e-4)
+
+
+# the families whose forward does more than matmuls: cached plans and index tables, sparse
+# heads, grouped tiles, batched members, factorized weights (Inductor compiles them on CPU too)
+@pytest.mark.parametrize("name, kw", [
+    ("multihead", dict(width=16, depth=1, grid=4, alpha=5)),
+    ("loe", dict(width=16, depth=2, activation="sine")),
+    ("ensemble", dict(grid=4, member="siren", depth=0, width=8)),
+    ("relu_pe", dict(width=16, depth=1, factorize=True)),
+])
+def test_torch_compile_gives_the_eager_forward_and_gradients(name, kw):
+    _needs_a_compiler()
+    sig = signals.image("camera", size=16)
+    # float64: Inductor fuses and reorders sums, and sine layers amplify float32 round-off
+    x, y = sig.coords.double(), sig.values.double()
+    eager, compiled = (models.build(name, signal=sig, seed=0, **kw).double() for _ in range(2))
+    fwd = torch.compile(compiled)
+    for f in (eager, fwd):
+        torch.nn.functional.mse_loss(f(x), y).backward()
+    torch.testing.assert_close(fwd(x), eager(x), rtol=1e-9, atol=1e-9)
+    for (n, a), b in zip(eager.named_parameters(), compiled.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-7, atol=1e-9, msg=n)
+
+
+def test_compile_amp_rows_time_each_variant_and_report_one_torch_refuses():
+    _needs_a_compiler()
+    from inrlab.bench import compile_amp_rows
+    sig = signals.image("camera", size=16)
+    specs = [("SIREN", "siren", sig, dict(width=16, depth=1))]
+    variants = [("eager", None, None), ("bf16", None, torch.bfloat16), ("compile", "default", None),
+                ("bad mode", "no-such-mode", None)]
+    rows = compile_amp_rows(specs, variants, torch.device("cpu"), min_time=0.02)
+    assert [r["row"] for r in rows] == ["SIREN: eager", "SIREN: bf16", "SIREN: compile", "SIREN: bad mode"]
+    assert [r["kind"] for r in rows] == ["compile_variant"] * 3 + ["skipped"]
+    assert rows[0]["speedup_vs_eager"] == 1.0
+    assert rows[1]["speedup_vs_eager"] == pytest.approx(rows[0]["seconds"] / rows[1]["seconds"])
+    assert rows[2]["first_step_s"] > 10 * rows[2]["seconds"]     # the first step compiles
+    assert "no-such-mode" in rows[3]["error_text"]
 
 
 def test_cuda_only_bench_case_says_why_it_skips_on_cpu():
