@@ -120,6 +120,8 @@ def test_relu_families_fast_forward_equal_textbook(name, kw):
     model = models.build(name, dim_in=2, dim_out=2, width=12, depth=2, seed=0, **kw)
     coords = torch.rand(100, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1
     _forward_matches_reference(model, coords, atol=1e-10)
+    out = model(coords)
+    assert bool(((out > 0) & (out < 1)).all()) == kw.get("sigmoid", False)  # FF's optional sigmoid
 
 
 def test_siren_second_derivative_through_fast_path():

@@ -17,15 +17,12 @@ import torch
 from torch import nn
 
 from ..flops import FlopCount, mlp_flops
-from .base import INR
-from .layers import glorot_init_, linear, relu_stack
 from .registry import register
+from .relu import EncodedReluMLP
 
 
 @register("ff")
-class FourierFeatures(INR):
-    pointwise = True
-
+class FourierFeatures(EncodedReluMLP):
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 2,
                  sigma: float = 10.0, mapping_size: int = 256, two_pi: bool = True,
                  sigmoid: bool = False):
@@ -42,28 +39,13 @@ class FourierFeatures(INR):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.init_()
 
-    def init_(self):
-        for layer in self.layers:
-            glorot_init_(layer.weight, layer.bias, layer.in_features, layer.out_features)
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         z = x @ self.B.t()
         if self.two_pi:
             z = z * (2 * math.pi)
         return torch.cat([torch.sin(z), torch.cos(z)], dim=-1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = relu_stack(self.encode(x), self.layers[:-1])
-        last = self.layers[-1]
-        out = linear(h, last.weight, last.bias)
-        return torch.sigmoid(out) if self.sigmoid else out
-
-    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
-        """The textbook formula, for the fast path's equality test."""
-        h = self.encode(x)
-        for layer in self.layers[:-1]:
-            h = torch.relu(layer(h))
-        out = self.layers[-1](h)
+    def output(self, out: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(out) if self.sigmoid else out
 
     def flops_per_point(self) -> FlopCount:

@@ -19,10 +19,34 @@ from .layers import glorot_init_, linear, relu_stack
 from .registry import register
 
 
-@register("relu")
-class ReluMLP(INR):
+class EncodedReluMLP(INR):
+    """An encoding of the coordinates (`encode`), a ReLU MLP on it (`self.layers`, Glorot
+    init) and an output map (`output`, identity here): the shape shared by the ReLU(+PE) and
+    Fourier-feature networks."""
     pointwise = True
 
+    def init_(self):
+        for layer in self.layers:
+            glorot_init_(layer.weight, layer.bias, layer.in_features, layer.out_features)
+
+    def output(self, out: torch.Tensor) -> torch.Tensor:
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = relu_stack(self.encode(x), self.layers[:-1])
+        last = self.layers[-1]
+        return self.output(linear(h, last.weight, last.bias))
+
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
+        """The textbook formula, for the fast path's equality test."""
+        h = self.encode(x)
+        for layer in self.layers[:-1]:
+            h = torch.relu(layer(h))
+        return self.output(self.layers[-1](h))
+
+
+@register("relu")
+class ReluMLP(EncodedReluMLP):
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  pe_freqs: int = 0):
         super().__init__()
@@ -37,27 +61,11 @@ class ReluMLP(INR):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.init_()
 
-    def init_(self):
-        for layer in self.layers:
-            glorot_init_(layer.weight, layer.bias, layer.in_features, layer.out_features)
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         if self.pe_freqs == 0:
             return x
         z = (x[:, :, None] * self.freqs).flatten(1)
         return torch.cat([x, torch.sin(z), torch.cos(z)], dim=-1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = relu_stack(self.encode(x), self.layers[:-1])
-        last = self.layers[-1]
-        return linear(h, last.weight, last.bias)
-
-    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
-        """The textbook formula, for the fast path's equality test."""
-        h = self.encode(x)
-        for layer in self.layers[:-1]:
-            h = torch.relu(layer(h))
-        return self.layers[-1](h)
 
     def flops_per_point(self) -> FlopCount:
         k = self.dim_in * self.pe_freqs
