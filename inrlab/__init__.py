@@ -6,16 +6,11 @@
     hist = fit(net, sig, steps=300, lr=1e-4)
 """
 
-import os as _os
-import sys as _sys
+from . import allocator as _allocator
 
-# Large CPU tensors on transparent huge pages: a fresh activation-sized tensor is then
-# faulted in 2 MB at a time instead of 4 KB, which made training steps of the big-batch
-# families 25-35 % faster on the project's machine (README, Measured results). PyTorch reads
-# the switch once, when torch is first imported, so it only takes effect if inrlab is
-# imported first; set THP_MEM_ALLOC_ENABLE=0 to keep PyTorch's default.
-if "torch" not in _sys.modules:
-    _os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+# huge pages for large CPU tensors and the malloc settings that go with them, applied before
+# torch is imported (see inrlab.allocator; THP_MEM_ALLOC_ENABLE=0 keeps the defaults)
+_allocator.configure()
 
 from . import metrics, models, signals  # noqa: E402
 from .errors import InrlabError, TrainingDiverged  # noqa: E402

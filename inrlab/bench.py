@@ -536,14 +536,16 @@ def _refloor(rows: list[dict], matmul_flops: float, copy_bytes: float) -> None:
 
 def allocator_settings() -> dict:
     """What decides how fast fresh CPU tensors arrive: PyTorch's huge-page switch as this
-    process started (see inrlab/__init__.py) and the kernel's transparent-huge-page mode."""
+    process started, the malloc settings (see inrlab.allocator) and the kernel's
+    transparent-huge-page mode."""
     mode = None
     try:
         with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
             mode = f.read().split("[")[1].split("]")[0]
     except (OSError, IndexError):
         pass
-    return {"THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"), "kernel_thp": mode}
+    from .allocator import configure
+    return {**configure(), "kernel_thp": mode}
 
 
 def run_bench(device: str = "auto", quick: bool = False, only=None, json_path=None,

@@ -166,6 +166,45 @@ def test_set_floor_takes_the_slower_of_compute_and_memory():
     assert row["floor_s"] == pytest.approx(2.0) and row["ratio_to_floor"] == pytest.approx(1.0)
 
 
+# A fresh process reports, as JSON, inrlab's allocator settings and how many bytes of new
+# memory mappings a 4 MB tensor made (glibc's mallinfo2; None where that is missing).
+_MAPPED_BY_A_4MB_TENSOR = """
+import ctypes, json
+import inrlab, torch
+from inrlab.allocator import SETTINGS, _glibc
+libc, grew = _glibc(), None
+if libc is not None and hasattr(libc, "mallinfo2"):
+    class Info(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in ("arena ordblks smblks hblks hblkhd usmblks "
+                                                   "fsmblks uordblks fordblks keepcost").split()]
+    libc.mallinfo2.restype = Info
+    before = libc.mallinfo2().hblkhd
+    t = torch.empty(1 << 20)
+    grew = libc.mallinfo2().hblkhd - before
+print(json.dumps({**SETTINGS, "grew": grew}))
+"""
+
+
+@pytest.mark.parametrize("thp", [None, "0"])
+def test_import_puts_mid_sized_tensors_on_the_heap_unless_opted_out(thp):
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    if thp is not None:
+        env["THP_MEM_ALLOC_ENABLE"] = thp
+    r = subprocess.run([sys.executable, "-c", _MAPPED_BY_A_4MB_TENSOR], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    if thp == "0":          # opted out: PyTorch's and glibc's defaults
+        assert got["THP_MEM_ALLOC_ENABLE"] == "0" and got["malloc_heap_below"] is None
+        return
+    assert got["THP_MEM_ALLOC_ENABLE"] == "1"
+    if got["grew"] is None:
+        pytest.skip("not glibc >= 2.33: no malloc settings to check")
+    assert got["malloc_heap_below"] == 32 << 20 and got["malloc_trim_above"] == 1 << 30
+    assert got["grew"] == 0      # from the heap, not a fresh mapping of 4 MB
+
+
 def test_bench_cli_runs_a_case_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     r = subprocess.run([sys.executable, "-m", "inrlab.bench", "--quick", "--only", "multihead_step",
@@ -174,7 +213,8 @@ def test_bench_cli_runs_a_case_and_writes_json(tmp_path):
     assert r.returncode == 0, r.stderr
     data = json.loads(out.read_text())
     assert data["reference"]["matmul_gflops"] > 0 and data["reference"]["copy_gbytes_per_s"] > 0
-    assert set(data["allocator"]) == {"THP_MEM_ALLOC_ENABLE", "kernel_thp"}
+    assert set(data["allocator"]) == {"THP_MEM_ALLOC_ENABLE", "malloc_heap_below", "malloc_trim_above",
+                                      "kernel_thp"}
     step = next(r for r in data["rows"] if r["kind"] == "train_step")
     # every floor uses the best rates seen in the run, around every case
     ref = data["reference"]
