@@ -366,6 +366,20 @@ def test_compile_amp_rows_time_each_variant_and_report_one_torch_refuses():
     assert "no-such-mode" in rows[3]["error_text"]
 
 
+def test_time_to_psnr_covers_every_method_and_reports_a_miss():
+    from inrlab.bench import TTP_CONFIGS, time_to_psnr_rows
+    # one row per method: the baseline, each paper's model, and each other baseline
+    names = {name for _, name, _, _ in TTP_CONFIGS}
+    assert names == {"siren", "ensemble", "multihead", "loe", "ff", "relu_pe"}
+    assert any(kw.get("factorize") for _, _, kw, _ in TTP_CONFIGS)
+    sig = signals.image("camera", size=16)
+    cfg = [("small SIREN", "siren", dict(width=32, depth=1), 1e-3)]
+    hit, = time_to_psnr_rows(cfg, sig, torch.device("cpu"), target=15.0, limit_s=30.0)
+    assert hit["final_psnr"] >= 15.0 and 0 < hit["seconds"] < 30 and hit["params"] == 1185
+    miss, = time_to_psnr_rows(cfg, sig, torch.device("cpu"), target=99.0, limit_s=0.5)
+    assert miss["seconds"] is None and miss["final_psnr"] < 99.0 and miss["steps"] >= 1
+
+
 def test_cuda_only_bench_case_says_why_it_skips_on_cpu():
     row = CASES["cuda_compile_amp"].run({"device": torch.device("cpu")})
     assert row["kind"] == "skipped" and "needs CUDA" in row["row"] and "cpu" in row["row"]
