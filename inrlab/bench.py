@@ -250,7 +250,7 @@ def _cpu_pieces(ctx):
         pieces = _step_seconds(model, sig.coords, sig.values, ctx, pieces=k)
         whole = _step_seconds(model, sig.coords, sig.values, ctx, pieces=1)
         rows.append(_ratio(f"{label}: {k} cache-sized pieces vs one batch (THP_MEM_ALLOC_ENABLE="
-                           f"{os.environ.get('THP_MEM_ALLOC_ENABLE')})", pieces, whole, pieces=k))
+                           f"{allocator_settings()['THP_MEM_ALLOC_ENABLE']})", pieces, whole, pieces=k))
     return rows
 
 
@@ -348,8 +348,9 @@ def compile_amp_rows(specs, variants, device, min_time):
             model = models.build(name, signal=s, seed=0, **kw).to(device)
             try:
                 fwd = torch.compile(model, mode=mode) if mode else None
-                step = _train_step(model, s.coords, s.values, device, forward=fwd, autocast=lambda: (
-                    torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)))
+                step = _train_step(model, s.coords, s.values, device, forward=fwd,
+                                   autocast=lambda dtype=dtype: torch.autocast(
+                                       device.type, dtype=dtype, enabled=dtype is not None))
                 t0 = time.perf_counter()
                 step()
                 _sync(device)
