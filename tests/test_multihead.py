@@ -263,3 +263,62 @@ def test_one_head_per_pixel_has_a_live_body_and_fits():
     m = models.build("multihead", signal=sig, width=16, depth=1, grid=8, alpha=8, seed=0)
     h = fit(m, sig, steps=200, lr=1e-2, progress=False)
     assert h.final["psnr"] > 35
+
+
+# --------------------------------------------------------------------------- paper's local coordinates
+
+def test_align_corners_locals_are_linspace_per_cell_at_the_queried_resolution():
+    m = small(grid=4, local_coords="align_corners")
+    for size, s in ((16, 4), (32, 8)):
+        coords = signals.pixel_centers((size, size))
+        head, ids, local = m.locate(coords)
+        axis = torch.linspace(-1, 1, s)
+        assert local.shape[0] == s * s == m.distinct_locals((size, size))
+        torch.testing.assert_close(torch.unique(local, dim=0), torch.cartesian_prod(axis, axis))
+        # pixel j of every cell, on each axis, sits at linspace(-1, 1, s)[j]
+        per_pixel = local[ids].reshape(size, size, 2)
+        j = torch.arange(size) % s
+        torch.testing.assert_close(per_pixel[:, 0, 0], axis[j])
+        torch.testing.assert_close(per_pixel[0, :, 1], axis[j])
+        assert torch.equal(head, small(grid=4).locate(coords)[0])   # same cells as pixel_centre
+    # each coordinate tensor gets its own mapping (cache keyed per tensor)
+    c16, c32 = signals.pixel_centers((16, 16)), signals.pixel_centers((32, 32))
+    assert m.locate(c16)[2].shape[0] == 16 and m.locate(c32)[2].shape[0] == 64
+    assert m.locate(c16)[2].shape[0] == 16
+
+
+def test_align_corners_one_pixel_per_cell_is_at_minus_one():
+    m = small(grid=8, local_coords="align_corners")
+    _, _, local = m.locate(signals.pixel_centers((8, 8)))
+    torch.testing.assert_close(local, torch.full((1, 2), -1.0))   # linspace(-1, 1, 1)
+    # the default is unchanged: pixel centres, (0, 0) for one pixel per cell
+    _, _, local = small(grid=8).locate(signals.pixel_centers((8, 8)))
+    torch.testing.assert_close(local, torch.zeros(1, 2))
+    assert small().local_coords == "pixel_centre"
+
+
+def test_align_corners_model_fits_rebuilds_and_renders_at_another_resolution():
+    sig = signals.image("camera", size=16, gray=True)
+    m = models.build("multihead", signal=sig, width=16, depth=1, grid=4, alpha=4, seed=0,
+                     local_coords="align_corners")
+    h = fit(m, sig, steps=30, lr=1e-2, progress=False)
+    assert h.loss[-1] < 0.5 * h.loss[0]
+    assert m.config["kwargs"]["local_coords"] == "align_corners"
+    again = models.rebuild(m.config)
+    assert again.local_coords == "align_corners"
+    again.load_state_dict(m.state_dict())
+    torch.testing.assert_close(again.predict(sig.coords), m.predict(sig.coords))
+    # a 32 render uses the 32 grid's linspace(-1, 1, 8) per cell, and predict does not split
+    # the set (a chunk would get its own mapping)
+    fine = signals.pixel_centers((32, 32))
+    assert m.locate(fine)[2].shape[0] == 64
+    torch.testing.assert_close(m.predict(fine, chunk=100), m.predict(fine))
+    with pytest.raises(ValueError, match="align_corners"):
+        m(fine.clone().requires_grad_(True))
+
+
+def test_bad_local_coords_raises_naming_it():
+    with pytest.raises(InrlabError, match="local_coords must be 'pixel_centre' or 'align_corners'"):
+        models.build("multihead", local_coords="corners")
+    with pytest.raises(ValueError, match="local_coords"):
+        models.multihead.MultiHead(local_coords="pixel_center")

@@ -12,6 +12,12 @@ What differs from the paper's code, and why:
 - Coordinates: one pixel-centre convention (`signals.partition`); their per-cell
   linspace(-1, 1) puts the same local coordinate on different physical pixels at 256 and 512,
   so their 256 -> 512 generalization test is not registered; ours is, at any resolution.
+  Their convention is available by name, for comparison only (not the default):
+  local_coords="align_corners" gives each axis' k-th of s distinct local positions the value
+  linspace(-1, 1, s)[k] (s = 1 -> -1), s counted in the coordinates being queried, so a 512
+  render after training at 256 uses the 512 cell's linspace, as their code does. It is defined
+  over one forward call's coordinate set: a full grid, as the paper trains and tests (predict
+  does not split it); a minibatch or a subset of a cell's pixels gets another mapping.
 - forward(coords) takes any coordinates (scattered held-out pixels, any resolution): it
   finds each point's head and local coordinate, runs the body once per DISTINCT local
   coordinate (rounded to 2^-15 of a cell, the canonical value is what the body sees; exact
@@ -61,10 +67,16 @@ CACHE_ENTRIES = 4
 
 @register("multihead")
 class MultiHead(INR):
+    """Multi-head ReLU INR (see the module docstring). local_coords: 'pixel_centre' (default,
+    `signals.partition`'s cell-local pixel centres) or 'align_corners' (the paper's code: per
+    axis, the s distinct local positions of the queried coordinates become linspace(-1, 1, s))."""
+
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  grid: int | str | tuple = 8, alpha: int = 32, wiring_seed: int = 0,
-                 heads_impl: str = "auto"):
+                 heads_impl: str = "auto", local_coords: str = "pixel_centre"):
         super().__init__()
+        if local_coords not in ("pixel_centre", "align_corners"):
+            raise ValueError(f"local_coords must be 'pixel_centre' or 'align_corners', got {local_coords!r}")
         if width < 1 or depth < 0:
             raise ValueError(f"width must be >= 1 and depth >= 0, got width={width}, depth={depth}")
         if isinstance(alpha, bool) or not isinstance(alpha, int) or alpha < 1:
@@ -75,7 +87,7 @@ class MultiHead(INR):
         self.dim_in, self.dim_out, self.width, self.depth = dim_in, dim_out, width, depth
         self.grid = parse_grid(grid, dim_in)
         self.heads = math.prod(self.grid)
-        self.alpha = alpha
+        self.alpha, self.local_coords = alpha, local_coords
         dims = [dim_in] + [width] * (depth + 1)
         self.body = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.head = SparseHeads(width, self.heads * dim_out, alpha, seed=wiring_seed,
@@ -103,6 +115,9 @@ class MultiHead(INR):
         if coords.ndim != 2 or coords.shape[1] != self.dim_in:
             raise ValueError(f"coords must be (N, {self.dim_in}), got {tuple(coords.shape)}")
         if coords.requires_grad:  # keep d(output)/d(coords): no snapping, one body row per point
+            if self.local_coords == "align_corners":
+                raise ValueError("local_coords='align_corners' does not support coords that "
+                                 "require grad (its local coordinates are ranks, not differentiable)")
             head, local = partition(coords.double(), self.grid)
             return head, torch.arange(coords.shape[0], device=coords.device), local.to(coords.dtype)
         key = (coords.untyped_storage().data_ptr(), coords.storage_offset(), tuple(coords.shape),
@@ -129,12 +144,23 @@ class MultiHead(INR):
             ukey = torch.stack(cols[::-1], dim=1)
         else:
             ukey, ids = torch.unique(q, dim=0, return_inverse=True)
-        local_u = (ukey.double() / (0.5 * QUANTUM) - 1).to(coords.dtype)
+        if self.local_coords == "align_corners":
+            # the paper's code: the k-th of an axis' s distinct positions is linspace(-1, 1, s)[k]
+            local_u = torch.stack([torch.searchsorted(u, col).double() * (2 / max(u.numel() - 1, 1)) - 1
+                                   for (u, _), col in zip(per_axis, ukey.t().contiguous())], dim=1)
+            local_u = local_u.to(coords.dtype)
+        else:
+            local_u = (ukey.double() / (0.5 * QUANTUM) - 1).to(coords.dtype)
         out = (head, ids, local_u)
         # Holding `coords` keeps its memory from being reused, so the key cannot go stale;
         # a few entries serve training coords, held-out coords and fit()'s memory chunks.
         self._cache = self._cache[-(CACHE_ENTRIES - 1):] + [(key, coords, out)]
         return out
+
+    def predict(self, coords: torch.Tensor, chunk: int = 1 << 18) -> torch.Tensor:
+        # align_corners maps the distinct positions of the whole set: a chunk would get its own
+        big = self.local_coords == "align_corners"
+        return super().predict(coords, max(chunk, coords.shape[0]) if big else chunk)
 
     def features(self, local: torch.Tensor) -> torch.Tensor:
         """Body features (L, width) of cell-local coordinates."""
@@ -206,7 +232,8 @@ class MultiHead(INR):
         return body * self.distinct_locals(shape) + heads
 
     def extra_repr(self) -> str:
-        return f"grid={'x'.join(map(str, self.grid))}, heads={self.heads}, alpha={self.alpha}"
+        extra = "" if self.local_coords == "pixel_centre" else f", local_coords={self.local_coords}"
+        return f"grid={'x'.join(map(str, self.grid))}, heads={self.heads}, alpha={self.alpha}{extra}"
 
 
 # --------------------------------------------------------------------------- references
