@@ -188,6 +188,20 @@ def evaluate(model, signal: Signal, chunk: int = 1 << 18) -> float:
     return psnr(pred, signal.values, signal.value_range)
 
 
+def flush_every_step(device: torch.device) -> bool:
+    """Whether fit() moves each step's loss to the host at once (CPU, where that costs nothing)
+    or keeps the losses on the device until an evaluation, callback, checkpoint or the end
+    (CUDA, MPS: no host synchronisation per step)."""
+    return device.type not in ("cuda", "mps")
+
+
+def _synchronize(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    elif dev.type == "mps":
+        torch.mps.synchronize()
+
+
 def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1e-4, *,
         batch_size: int | None = None, schedule=None, seed: int = 0, device="auto",
         progress: bool = True, callbacks: Iterable[Callable[[FitState], object]] = (),
@@ -284,9 +298,46 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
     callbacks = list(callbacks)
     stop = False
     step = start
+    # target_psnr's per-step check of the outputs' PSNR reads them on the host anyway, so such
+    # a run flushes every step on CUDA too
+    flush_each = flush_every_step(dev) or target_psnr is not None
+    pending: list[torch.Tensor] = []  # losses of the steps since the last flush, on the device
+    t0 = None  # when the training clock started (None: stopped)
+
+    def clock():
+        """Add the training seconds since t0, after waiting for the device."""
+        nonlocal train_seconds, t0
+        if t0 is not None:
+            _synchronize(dev)
+            train_seconds += time.perf_counter() - t0
+            t0 = None
+
+    def drain():
+        """Pending losses to the host in one transfer and into history; the first non-finite
+        one raises TrainingDiverged, with only the finite steps before it recorded."""
+        if not pending:
+            return
+        values = torch.stack(pending).tolist()
+        first = step - len(pending) + 1
+        pending.clear()
+        for s, loss_value in enumerate(values, first):
+            if not math.isfinite(loss_value):
+                kept = (f"; the last good checkpoint (step {last_saved_step}) is kept at '{checkpoint}'"
+                        if checkpoint is not None and last_saved_step > 0 else "")
+                raise TrainingDiverged(
+                    f"loss became {loss_value} at step {s} with lr={lr:g}: lower the learning "
+                    f"rate{kept}", history=history)
+            history.step.append(s)
+            history.loss.append(loss_value)
+
+    def flush():
+        clock()
+        drain()
+
     try:
         for step in range(start + 1, steps + 1):
-            t0 = time.perf_counter()
+            if t0 is None:
+                t0 = time.perf_counter()
             if full_batch:
                 coords, target = data.coords, data.values
             else:
@@ -304,13 +355,9 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
             else:  # same gradient as the whole batch, in pieces
                 pieces = full_pieces or list(zip(coords.chunk(n_chunks), target.chunk(n_chunks)))
                 loss, pred = backward_in_pieces(forward, pieces, autocast, scaler)
-            loss_value = float(loss.detach()) if torch.is_tensor(loss) else float(loss)
-            if not math.isfinite(loss_value):
-                kept = (f"; the last good checkpoint (step {last_saved_step}) is kept at '{checkpoint}'"
-                        if checkpoint is not None and last_saved_step > 0 else "")
-                raise TrainingDiverged(
-                    f"loss became {loss_value} at step {step} with lr={lr:g}: lower the learning "
-                    f"rate{kept}", history=history)
+            pending.append(torch.as_tensor(loss, device=dev).detach())
+            if flush_each:
+                drain()  # checked before the update, as it always was
             if scaler is None:
                 optimizer.step()
             else:
@@ -318,11 +365,8 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
                 scaler.update()
             if scheduler is not None:
                 scheduler.step()
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            train_seconds += time.perf_counter() - t0
-            history.step.append(step)
-            history.loss.append(loss_value)
+            if flush_each:
+                clock()
 
             due_eval = step % eval_every == 0 or step == steps
             if due_eval or target_psnr is not None:
@@ -332,6 +376,7 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
                                                         - target) ** 2)), data.data_range)
                     due_eval = p >= target_psnr
                 if due_eval:
+                    flush()
                     fit_psnr = evaluate(model, data)
                     held = evaluate(model, data.heldout) if data.heldout is not None else None
                     history.eval_step.append(step)
@@ -339,22 +384,25 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
                     history.psnr_heldout.append(held)
                     history.seconds.append(train_seconds)
                     if bar is not None:
-                        bar.set_postfix(loss=f"{loss_value:.2e}", psnr=f"{fit_psnr:.2f}")
+                        bar.set_postfix(loss=f"{history.loss[-1]:.2e}", psnr=f"{fit_psnr:.2f}")
                     if target_psnr is not None and fit_psnr >= target_psnr:
                         stop = True
             if bar is not None:
                 bar.update(1)
             if callbacks and (step % callback_every == 0 or step == steps):
+                flush()
                 state = FitState(step, model, signal, history, optimizer)
                 for cb in callbacks:
                     if cb(state) is True:
                         stop = True
             if checkpoint is not None and checkpoint_every and step % checkpoint_every == 0:
+                flush()  # never checkpoint before the losses up to here are known to be finite
                 save_checkpoint(checkpoint, model, optimizer, scheduler, history, step, gen,
                                 extra=_sampler_state(perm, pos, scaler))
                 last_saved_step = step
             if stop:
                 break
+        flush()
     finally:
         if bar is not None:
             bar.close()

@@ -1,5 +1,7 @@
 """fit(): the loss goes down, runs repeat bit for bit, checkpoints resume exactly."""
 
+import math
+
 import pytest
 import torch
 
@@ -187,3 +189,55 @@ def test_memory_refusal_names_the_need(camera16):
     m = models.build("siren", signal=camera16, width=16, depth=1, seed=0)
     with pytest.raises(InrlabError, match=r"needs about .* MB per sample"):
         fit(m, camera16, steps=2, progress=False, max_memory=10)
+
+
+
+def _buffered(monkeypatch, buffered):
+    """Force fit()'s CUDA policy on the CPU (losses kept on the device until a flush), or not;
+    returns the list of device waits of the training clock."""
+    import inrlab.train as train
+    monkeypatch.setattr(train, "flush_every_step", lambda device: not buffered)
+    syncs = []
+    monkeypatch.setattr(train, "_synchronize", syncs.append)
+    return syncs
+
+
+def test_buffered_losses_give_the_same_history(tmp_path, camera16, monkeypatch):
+    runs = []
+    for buffered in (False, True):
+        syncs, seen = _buffered(monkeypatch, buffered), []
+        m = models.build("siren", signal=camera16, width=16, depth=1, seed=0)
+        h = fit(m, camera16, steps=20, lr=1e-3, progress=False, eval_every=5,
+                callbacks=[lambda s: seen.append((s.step, list(s.history.step)))], callback_every=7,
+                checkpoint=tmp_path / f"{buffered}.pt", checkpoint_every=6)
+        saved = torch.load(tmp_path / f"{buffered}.pt", weights_only=False)["history"]
+        runs.append((h, len(syncs), seen, saved))
+    (plain, plain_syncs, plain_seen, _), (buf, buf_syncs, buf_seen, buf_saved) = runs
+    assert buf.step == plain.step == list(range(1, 21)) and buf.loss == plain.loss
+    assert buf.eval_step == plain.eval_step == [5, 10, 15, 20] and buf.psnr == plain.psnr
+    # callbacks and checkpoints see every loss up to their step
+    assert buf_seen == plain_seen == [(k, list(range(1, k + 1))) for k in (7, 14, 20)]
+    assert buf_saved["loss"] == plain.loss
+    assert plain_syncs == 20  # without buffering the clock waits for the device every step
+    assert buf_syncs == 9  # with it only at the flushes: evaluations 5, 10, 15, 20,
+    # callbacks 7, 14 and checkpoints 6, 12, 18
+
+
+@pytest.mark.parametrize("buffered", [False, True])
+def test_buffered_divergence_names_the_first_bad_step(tmp_path, camera16, monkeypatch, buffered):
+    _buffered(monkeypatch, buffered)
+    m = models.build("relu", signal=camera16, width=16, depth=1, seed=0)
+    # lr x 1e30 from step 9 on: the loss is inf at step 11 and NaN after; buffered, steps 9 to
+    # 12 reach the host together at the checkpoint of step 12
+    with pytest.raises(TrainingDiverged) as err:
+        fit(m, camera16, steps=30, lr=1e-3, progress=False, eval_every=10,
+            schedule=lambda s: 1.0 if s < 9 else 1e30, checkpoint=tmp_path / "d.pt",
+            checkpoint_every=4)
+    assert str(err.value).startswith("loss became inf at step 11 with lr=0.001")
+    assert "the last good checkpoint (step 8)" in str(err.value)
+    h = err.value.history
+    assert h.step == list(range(1, 11)) and all(math.isfinite(v) for v in h.loss)
+    # the checkpoint was written before the divergence and holds only finite steps
+    _, ckpt = load_checkpoint(tmp_path / "d.pt")
+    assert ckpt["step"] == 8 and ckpt["history"]["step"] == list(range(1, 9))
+    assert ckpt["history"]["loss"] == h.loss[:8]
