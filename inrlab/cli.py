@@ -1,4 +1,4 @@
-"""Command line: `python -m inrlab fit ...`, `python -m inrlab study ...`, `python -m inrlab models`.
+"""Command line: `python -m inrlab fit | study | models | claims ...`.
 
 Every bad input ends with one line on stderr naming the problem and a non-zero exit code
 (2 for bad input, 1 for anything unexpected), never a traceback.
@@ -90,6 +90,28 @@ def cmd_study(args) -> int:
                      resume=args.resume)
 
 
+def cmd_claims(args) -> int:
+    from . import claims
+
+    if args.list:
+        items = [c.describe() for c in claims.registered()]
+        if args.json:
+            print(json.dumps(items, indent=1))
+        else:
+            for c in items:
+                proto = "; ".join(f"{k} {claims._short(v)}" for k, v in c["protocol"].items()) or "none fixed"
+                print(f"{c['id']}: {c['paper']}, {c['where']} ({c['notebook']})\n    {c['statement']}\n"
+                      f"    paper: {'; '.join(f'{k} {v}' for k, v in c['paper_values'].items())}\n"
+                      f"    protocol: {proto}")
+        return 0
+    rows = claims.write_ledger(args.run)
+    if args.json:
+        print(json.dumps(claims.rows_json(rows), indent=1))
+    else:
+        print(claims.format_rows(rows))
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="inrlab", description="Implicit neural representation lab.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
@@ -128,6 +150,13 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=1, help="notebooks to run at once")
     s.add_argument("--resume", default=None, help="a previous run folder: skip finished notebooks")
     s.set_defaults(func=cmd_study)
+
+    c = sub.add_parser("claims", help="the claims ledger: list the claims, or judge a study run")
+    what = c.add_mutually_exclusive_group(required=True)
+    what.add_argument("--list", action="store_true", help="list the registered claims and their protocols")
+    what.add_argument("--run", metavar="RUN_DIR", help="a study run folder: one verdict per claim (writes claims.json)")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.set_defaults(func=cmd_claims)
     return p
 
 

@@ -210,13 +210,29 @@ def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume
     return min(len(failed), 100)
 
 
+def _ledger_section(out_root: Path) -> list[str]:
+    """The claims ledger of the run so far (also written as claims.json), for the top of index.html."""
+    from . import claims
+
+    try:
+        rows = claims.write_ledger(out_root)
+    except InrlabError:
+        return []
+    counts = ", ".join(f"{sum(r.verdict == v for r in rows)} {v}" for v in claims.VERDICTS)
+    return ["<h2>Claims ledger</h2>",
+            f"<p>{html.escape(counts)}. Verdicts are computed from this run's metrics "
+            f"(<a href='claims.json'>claims.json</a>; vocabulary in <code>inrlab.claims</code>).</p>",
+            claims.ledger_html(rows)]
+
+
 def write_index(out_root: Path, statuses: dict, profile: str) -> None:
     """One HTML page: each notebook's status, headline metrics and figures."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>inrlab study ({html.escape(profile)})</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}"
              ".fail{color:#b00}img{max-width:520px;margin:4px;border:1px solid #ddd}</style></head><body>",
              f"<h1>inrlab study — profile <code>{html.escape(profile)}</code></h1>"]
+    parts += _ledger_section(out_root)
     for name in sorted(statuses):
         st = statuses[name]
         ok = st.get("ok")
