@@ -1,6 +1,10 @@
 # Two commands do everything on a fresh machine with Python 3.11 and pip:
 #   make study   set up .venv, run every notebook (quick CPU profile) into runs/<timestamp>/
 #   make test    set up .venv, run the unit tests and validate every notebook with nbval
+# and one on a CUDA machine:
+#   make paper-gpu  set up .venv-gpu with a CUDA torch (TORCH_INDEX, default the cu128 wheels),
+#                   run the paper profile into runs/paper-gpu/, the benchmark on CUDA into
+#                   runs/paper-gpu/bench.json, then write the claims ledger for that run
 #
 # torch: TORCH_SPEC picks the build. The default (torch==2.13.0) resolves to the CPU wheel on
 # CPU machines that carry it locally; elsewhere point pip at the build you want, e.g.
@@ -15,12 +19,15 @@ PROFILE ?= quick
 STUDY_ARGS ?=
 BENCH_ARGS ?= --quick
 PYTEST_ARGS ?=
+GPU_VENV ?= .venv-gpu
+GPU_TORCH_INDEX := $(or $(TORCH_INDEX),https://download.pytorch.org/whl/cu128)
+PAPER_RUN ?= runs/paper-gpu
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.inrlab-installed
 TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
-.PHONY: setup study test bench browser-deps clean distclean
+.PHONY: setup study test bench paper-gpu browser-deps clean distclean
 
 setup: $(STAMP)
 
@@ -49,6 +56,15 @@ browser-deps:
 
 bench: setup
 	$(BIN)/python -m inrlab.bench $(BENCH_ARGS)
+
+# A separate venv, so the CPU one in .venv is left as it is. Refuses to start the paper
+# profile (hours on a CPU) where that torch sees no CUDA device.
+paper-gpu: browser-deps
+	$(MAKE) setup VENV=$(GPU_VENV) TORCH_INDEX=$(GPU_TORCH_INDEX)
+	$(GPU_VENV)/bin/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'paper-gpu: torch sees no CUDA device')"
+	$(GPU_VENV)/bin/python -m inrlab study --profile paper --out $(PAPER_RUN)
+	$(GPU_VENV)/bin/python -m inrlab.bench --device cuda --json $(PAPER_RUN)/bench.json
+	$(GPU_VENV)/bin/python -m inrlab claims --run $(PAPER_RUN)
 
 clean:
 	rm -rf runs .pytest_cache data/cache
