@@ -174,6 +174,7 @@ CASES = [
     ("rwf-image", _rwf([20, 21, 22], [23, 24, 25]), "not reproduced"),
     ("rwf-image", _rwf([21, 23, 21], [22, 21, 22]), "not reproduced"),
     ("rwf-image", _rwf([22.5], [22.0]), "not run"),
+    ("rwf-image", _rwf([22.0], [22.5]), "not run"),
     ("rwf-image", {}, "not run"),
     ("rwf-image-lr-control", _rwf([23, 24, 25], [20, 21, 22], base="lrctl"), "ordering reproduced"),
     ("rwf-image-lr-control", _rwf([20, 21, 22], [23, 24, 25], base="lrctl"), "not reproduced"),
