@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .checks import check_seed, parse_signal_spec, refuse_special_file
 from .errors import InrlabError, nearest_valid
 
 MAX_SIDE = 16384  # refuse absurd sizes before allocating anything
@@ -157,6 +158,7 @@ def load_image(source: str | os.PathLike = "camera", size=None, gray: bool = Fal
     if os.path.exists(src):
         if os.path.isdir(src):
             raise InrlabError(f"image path '{src}' is a directory, not an image file")
+        refuse_special_file(src, "image path")
         try:
             img = io.imread(src)
         except Exception as e:  # skimage/imageio raise many types for bad files
@@ -242,15 +244,17 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
 def perlin_array(size=256, octaves: float = 4, seed: int = 0) -> np.ndarray:
     """Perlin noise (perlin-noise package) at pixel centres of [0, 1]^2, min-max scaled to [0, 1].
 
-    `octaves` is the package's frequency parameter: about `octaves` noise cells per side.
-    Deterministic for a seed; cached under data/cache (or $INRLAB_CACHE) since the package
+    `octaves` is the package's frequency parameter: about `octaves` noise cells per side, so at
+    most half the shorter side (a cell needs 2 pixels to show). Deterministic for a seed; cached under data/cache (or $INRLAB_CACHE) since the package
     evaluates one point at a time.
     """
     shape = _check_size(size if isinstance(size, (tuple, list)) else (size, size))
     if not isinstance(octaves, (int, float)) or isinstance(octaves, bool) or not octaves > 0:
         raise InrlabError(f"perlin octaves must be a positive number, got {octaves!r}")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise InrlabError(f"perlin seed must be an integer, got {seed!r}")
+    if not octaves <= min(shape) / 2:
+        raise InrlabError(f"perlin octaves {octaves!r} do not fit a {shape[0]}x{shape[1]} image: "
+                          f"at most {min(shape) / 2:g} noise cells per side (2 pixels per cell)")
+    seed = check_seed(seed, "perlin seed")
     key = f"perlin_{shape[0]}x{shape[1]}_oct{octaves:g}_seed{seed}"
     path = _cache_dir() / f"{key}.npy"
     if path.exists():
@@ -317,6 +321,7 @@ def audio(source: str | os.PathLike | None = None, *, duration: float | None = N
             raise InrlabError(f"WAV file not found: '{path}'")
         if os.path.isdir(path):
             raise InrlabError(f"WAV path '{path}' is a directory")
+        refuse_special_file(path, "WAV path")
         try:
             import warnings
             with warnings.catch_warnings():
@@ -327,8 +332,7 @@ def audio(source: str | os.PathLike | None = None, *, duration: float | None = N
         data = _to_mono_float(raw, path)
         name = Path(path).stem
     if duration is not None:
-        if not duration > 0:
-            raise InrlabError(f"audio duration must be positive, got {duration!r}")
+        _check_duration(duration)
         data = data[: max(2, int(round(duration * rate)))]
     if data.size < 2:
         raise InrlabError(f"audio '{name}' has {data.size} samples; need at least 2")
@@ -341,11 +345,21 @@ def audio(source: str | os.PathLike | None = None, *, duration: float | None = N
     return from_grid(data[:, None], name=name, value_range=(-1.0, 1.0), sample_rate=float(rate))
 
 
+def _check_duration(duration) -> None:
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not (
+            math.isfinite(duration) and duration > 0):
+        raise InrlabError(f"audio duration must be a positive number of seconds, got {duration!r}")
+
+
 def synth_audio(duration: float = 2.0, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
     """A deterministic clip of plucked notes with harmonics (a stand-in for real music)."""
-    if not duration > 0 or duration * sample_rate < 2:
-        raise InrlabError(f"synth audio duration {duration!r} s at {sample_rate} Hz is too short")
-    rng = np.random.default_rng(seed)
+    _check_duration(duration)
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
+        raise InrlabError(f"synth audio sample_rate must be a positive integer, got {sample_rate!r}")
+    if duration * sample_rate < 2 or duration * sample_rate > MAX_SIDE ** 2:
+        raise InrlabError(f"synth audio of {duration!r} s at {sample_rate} Hz must hold from 2 to "
+                          f"{MAX_SIDE ** 2} samples")
+    rng = np.random.default_rng(check_seed(seed))
     t = np.arange(int(duration * sample_rate)) / sample_rate
     out = np.zeros_like(t)
     n_notes = max(1, int(duration * 4))
@@ -366,7 +380,7 @@ def sine_mix(n: int = 1024, freqs: Sequence[float] = (2, 8, 32), seed: int = 0) 
     n = _check_size(n, "n")
     if not freqs or any(not (isinstance(f, (int, float)) and f > 0) for f in freqs):
         raise InrlabError(f"sine_mix freqs must be positive numbers, got {freqs!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     x = (np.arange(n) + 0.5) / n
     y = sum(np.sin(2 * np.pi * f * x + rng.uniform(0, 2 * np.pi)) / np.sqrt(i + 1)
             for i, f in enumerate(freqs))
@@ -424,25 +438,28 @@ def image_resize(img: np.ndarray, size) -> np.ndarray:
 
 # --------------------------------------------------------------------------- cells
 
-def parse_grid(grid, dim: int) -> tuple[int, ...]:
-    """Cells per axis: an int (same for every axis), a sequence, or a string '8' / '8x4'."""
+def parse_grid(grid, dim: int, what: str = "grid") -> tuple[int, ...]:
+    """Cells per axis: an int (same for every axis), a sequence, or a string '8' / '8x4';
+    from 1 to MAX_SIDE per axis. `what` names the value in errors (grid, tiles, resolution)."""
     if isinstance(grid, str):
         try:
             grid = tuple(int(g) for g in grid.lower().split("x"))
         except ValueError:
-            raise InrlabError(f"grid must be an integer or 'AxB', got {grid!r}") from None
+            raise InrlabError(f"{what} must be an integer or 'AxB', got {grid!r}") from None
     if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
         grid = (int(grid),) * dim
     if not isinstance(grid, (tuple, list)) or not all(
             isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in grid):
-        raise InrlabError(f"grid must be an integer or a tuple of integers, got {grid!r}")
+        raise InrlabError(f"{what} must be an integer or a tuple of integers, got {grid!r}")
     grid = tuple(int(g) for g in grid)
     if len(grid) == 1 and dim > 1:
         grid = grid * dim
     if len(grid) != dim:
-        raise InrlabError(f"grid {grid} has {len(grid)} axes but the signal has {dim}")
+        raise InrlabError(f"{what} {grid} has {len(grid)} axes but the signal has {dim}")
     if any(g < 1 for g in grid):
-        raise InrlabError(f"grid cells per axis must be >= 1, got {grid}")
+        raise InrlabError(f"{what} must be >= 1 per axis, got {grid}")
+    if any(g > MAX_SIDE for g in grid):
+        raise InrlabError(f"{what} {grid} is larger than the limit of {MAX_SIDE} per axis")
     return grid
 
 
@@ -483,22 +500,19 @@ def partition(coords: torch.Tensor, grid: Sequence[int]) -> tuple[torch.Tensor, 
 def load_signal(spec: str, size=None, gray: bool = False, seed: int = 0) -> Signal:
     """A Signal from a short text spec, as the CLI takes it.
 
-    'perlin:OCTAVES' (size defaults to 256), 'synth' (the synthesized audio clip), a path ending
-    in .wav, or an image name/path.
+    'perlin' or 'perlin:OCTAVES' (size defaults to 256; octaves at most size / 2), 'synth' (the
+    synthesized audio clip), a path ending in .wav, or an image name/path; parsed strictly
+    (`checks.parse_signal_spec`): anything else is refused with the accepted forms.
     """
-    spec = str(spec)
-    if spec.startswith("perlin"):
-        parts = spec.split(":")
-        try:
-            octaves = float(parts[1]) if len(parts) > 1 else 4.0
-        except ValueError:
-            raise InrlabError(f"perlin spec must be 'perlin:OCTAVES', got '{spec}'") from None
-        return perlin(size or 256, octaves=octaves, seed=seed)
-    if spec in ("synth", "audio"):
+    kind, arg = parse_signal_spec(spec)
+    seed = check_seed(seed)
+    if kind == "perlin":
+        return perlin(256 if size is None else size, octaves=arg, seed=seed)
+    if kind == "synth":
         return audio(None, seed=seed)
-    if spec.lower().endswith(".wav"):
-        return audio(spec)
-    return image(spec, size=size, gray=gray)
+    if kind == "wav":
+        return audio(arg)
+    return image(arg, size=size, gray=gray)
 
 
 def fingerprint(signal: Signal) -> str:
