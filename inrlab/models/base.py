@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..checks import DEPTH, SIZE
 from ..flops import FlopCount, n_points
 
 
@@ -53,6 +54,13 @@ class INR(nn.Module):
     # cache-sized pieces on CPU (`train.CPU_CHUNK_BYTES`) for free. Models that group the
     # points of a batch (ensembles, tiles, heads) leave it False.
     pointwise: bool = False
+    # The valid range of each numeric constructor parameter (`checks.Range`), checked by
+    # `models.build` before anything is allocated; a family adds its own to these.
+    ranges: dict = {"dim_in": SIZE, "dim_out": SIZE, "width": SIZE, "depth": DEPTH}
+
+    def check_signal(self, signal) -> None:
+        """Raise unless this model can be trained on `signal` (build(signal=...) and fit()
+        call it). A family that splits the domain into cells refuses cells left empty."""
 
     def flops_per_point(self) -> FlopCount:
         raise NotImplementedError

@@ -33,11 +33,15 @@ import torch
 from torch import nn
 
 from ..errors import InrlabError
+from ..checks import SIZE, Range, check_cells
 from ..flops import FlopCount
-from ..signals import Signal, parse_grid, partition
+from ..signals import MAX_SIDE, Signal, parse_grid, partition
 from .base import INR, CoordsMemo
 from .layers import BatchedLinear, default_bias_init_, glorot_init_, sine, siren_init_, w0_in_weights
+from .fourier import FourierFeatures
 from .registry import build, register
+from .relu import ReluMLP
+from .siren import Siren
 
 MEMBERS = ("siren", "relu", "relu_pe", "ff")
 # Family options an ensemble passes on to its members, and the families that take each.
@@ -109,6 +113,11 @@ class Ensemble(INR):
     of the whole ensemble in one model (outputs (N, stack * dim_out)).
     """
 
+    # the member options take their own family's ranges
+    ranges = {**INR.ranges, "grid": Range(1, MAX_SIDE), "stack": SIZE,
+              **{k: fam.ranges[k] for fam in (Siren, ReluMLP, FourierFeatures)
+                 for k in MEMBER_OPTIONS if k in fam.ranges}}
+
     def __init__(self, dim_in: int = 2, dim_out: int = 1, grid: int | str | tuple[int, ...] = 2,
                  member: str = "siren", width: int = 128, depth: int = 1,
                  w0: float | None = None, w0_initial: float | None = None,
@@ -155,6 +164,9 @@ class Ensemble(INR):
         self.layers = nn.ModuleList(BatchedLinear(self.groups, a, b) for a, b in zip(dims[:-1], dims[1:]))
         self._plans = CoordsMemo(size=4)
         self.init_()
+
+    def check_signal(self, signal) -> None:
+        check_cells(signal, self.grid)  # uneven cells are fine, empty ones are refused
 
     # ------------------------------------------------------------------ construction
 

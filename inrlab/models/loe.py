@@ -47,11 +47,13 @@ import torch
 from torch import nn
 
 from ..flops import FlopCount, linear_flops
-from ..signals import parse_grid
+from ..checks import Range
+from ..signals import MAX_SIDE, parse_grid
 from .base import INR, CoordsMemo
 from .layers import (TileGroups, TiledLinear, default_bias_init_, linear, make_activation, sine, siren_init_,
                      tile_index, w0_in_weights)
 from .registry import register
+from .siren import W0
 
 ARRANGEMENTS = ("fine_to_coarse", "coarse_to_fine")
 ALIASES = {"quad_tree": "coarse_to_fine", "quadtree": "coarse_to_fine"}
@@ -102,6 +104,9 @@ def parse_scales(scales, n_layers: int) -> list[float]:
 
 @register("loe")
 class LoE(INR):
+    ranges = {**INR.ranges, "tiles": Range(1, MAX_SIDE), "resolution": Range(2, MAX_SIDE),
+              "w0": W0, "slope": Range()}
+
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 64, depth: int = 8,
                  tiles: int | str | tuple = 2, arrangement: str = "fine_to_coarse",
                  scales: str | tuple | None = None, resolution: int | str | tuple | None = None,
@@ -122,7 +127,11 @@ class LoE(INR):
         if impl not in IMPLS:
             raise ValueError(f"unknown impl '{impl}' (choose {', '.join(IMPLS)})")
         self.dim_in, self.dim_out, self.width, self.depth = dim_in, dim_out, width, depth
-        self.tiles = parse_grid(tiles, dim_in)
+        self.tiles = parse_grid(tiles, dim_in, "tiles")
+        if resolution is not None:  # the training signal's shape, which scales are chosen for
+            resolution = parse_grid(resolution, dim_in, "resolution")
+            if min(resolution) < 2:
+                raise ValueError(f"resolution must be at least 2 samples per axis, got {resolution}")
         self.n_tiles = math.prod(self.tiles)
         self.arrangement, self.activation, self.impl = arrangement, activation, impl
         self.w0, self.slope, self.siren_init = float(w0), float(slope), bool(siren_init)
@@ -131,8 +140,6 @@ class LoE(INR):
             self.scales = parse_scales(scales, n_layers)
         else:
             res = PAPER_RESOLUTION if resolution is None else resolution
-            if isinstance(res, str):
-                res = parse_grid(res, dim_in)
             coarse_to_fine = default_scales(res, self.tiles, n_layers)
             self.scales = coarse_to_fine[::-1] if arrangement == "fine_to_coarse" else coarse_to_fine
         dims = [dim_in] + [width] * n_layers

@@ -52,8 +52,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checks import SEED, SIZE, Range, check_cells
 from ..flops import FlopCount, mlp_flops
-from ..signals import parse_grid, partition
+from ..signals import MAX_SIDE, parse_grid, partition
 from .base import INR
 from .layers import SparseHeads, default_bias_init_, glorot_init_, relu_stack
 from .registry import register
@@ -70,6 +71,8 @@ class MultiHead(INR):
     """Multi-head ReLU INR (see the module docstring). local_coords: 'pixel_centre' (default,
     `signals.partition`'s cell-local pixel centres) or 'align_corners' (the paper's code: per
     axis, the s distinct local positions of the queried coordinates become linspace(-1, 1, s))."""
+
+    ranges = {**INR.ranges, "grid": Range(1, MAX_SIDE), "alpha": SIZE, "wiring_seed": SEED}
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  grid: int | str | tuple = 8, alpha: int = 32, wiring_seed: int = 0,
@@ -105,6 +108,9 @@ class MultiHead(INR):
             glorot_init_(layer.weight, layer.bias, layer.in_features, layer.out_features)
         default_bias_init_(self.body[0].bias, self.dim_in)
         self.head.init_()
+
+    def check_signal(self, signal) -> None:
+        check_cells(signal, self.grid)  # uneven cells are fine, empty ones are refused
 
     # ------------------------------------------------------------------ where points fall
 

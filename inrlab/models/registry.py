@@ -4,6 +4,10 @@
 a one-line InrlabError listing the valid ones. `coerce` turns CLI/papermill text ("128",
 "true", "8x4") into the type the constructor's annotation names.
 
+Each family declares the valid range of its numeric parameters (`ranges`, see
+`inrlab.checks.Range`); `build` checks them, and that the parameters fit in memory (counted on a
+copy built on the meta device), before it allocates anything.
+
 Besides a family's own parameters, `build` takes `seed` and the random-weight-factorization
 switch for every family: `factorize`, `rwf_mu`, `rwf_sigma`, with `mu` / `sigma` as short names
 where the family has no parameter of that name (see inrlab.models.factorize for the rule).
@@ -18,6 +22,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..checks import check_model_memory, check_range, check_seed
 from ..errors import InrlabError
 
 _REGISTRY: dict[str, Callable] = {}
@@ -153,30 +158,49 @@ def build(name: str, signal=None, **kwargs):
     if unknown:
         raise InrlabError(f"unknown parameter '{unknown[0]}' for model '{name}' "
                           f"(valid: {', '.join(valid_keys(name))})")
+    from ..signals import Signal
+
+    if signal is not None and not isinstance(signal, Signal):
+        raise InrlabError(f"build(): signal must be an inrlab Signal (e.g. signals.image('camera')), "
+                          f"got {type(signal).__name__} {signal!r:.40}")
     kwargs = {k: coerce(name, k, v) for k, v in kwargs.items()}
-    seed = kwargs.pop("seed", None)
+    seed = check_seed(kwargs.pop("seed", None), allow_none=True)
     rwf = _pop_rwf(name, kwargs, params, extra)
+    given = dict(kwargs)
     if signal is not None:
         auto = {"dim_in": signal.dim_in, "dim_out": signal.channels, "resolution": tuple(signal.shape)}
         for k, v in auto.items():
             if k in params and k not in kwargs:
                 kwargs[k] = v
+    ranges = getattr(cls, "ranges", {})
+    for k, v in kwargs.items():
+        if k in ranges and v is not None:
+            check_range(name, k, v, ranges[k])
+    if torch.get_default_device().type != "meta":  # count the parameters before allocating them
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            check_model_memory(name, _construct(name, cls, kwargs), given)
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
-            torch.manual_seed(int(seed))
-        try:
-            model = cls(**kwargs)
-        except InrlabError:
-            raise
-        except (TypeError, ValueError) as e:
-            raise InrlabError(f"model '{name}': {e}") from None
+            torch.manual_seed(seed)
+        model = _construct(name, cls, kwargs)
         if rwf is not None:  # s is drawn here, from the same seeded stream, after init_
             from .factorize import factorize_
             factorize_(model, mu=rwf["rwf_mu"], sigma=rwf["rwf_sigma"])
+    if signal is not None:
+        model.check_signal(signal)
     saved = {**kwargs, **({"factorize": True, **rwf} if rwf is not None else {})}
     model.config = {"name": name, "kwargs": {k: _jsonable(v) for k, v in saved.items()},
                     "seed": seed}
     return model
+
+
+def _construct(name: str, cls, kwargs: dict):
+    try:
+        return cls(**kwargs)
+    except InrlabError:
+        raise
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise InrlabError(f"model '{name}': {e}") from None
 
 
 def _pop_rwf(name: str, kwargs: dict, params: dict, extra: dict) -> dict | None:

@@ -13,10 +13,15 @@ import math
 import torch
 from torch import nn
 
+from ..checks import Range
 from ..flops import FlopCount, mlp_flops
 from .base import INR
 from .layers import glorot_init_, linear, relu_stack
 from .registry import register
+
+# sin(2^k pi x) in float32: at k = 20 (2^20 pi ~ 3.3e6) one ulp of the argument is 0.25 rad, and
+# 2^k overflows to inf at k = 128 (NaN at the first step)
+PE_FREQS = Range(0, 20, why="sin(2^k pi x) keeps no phase precision in float32 beyond k = 19")
 
 
 class EncodedReluMLP(INR):
@@ -47,6 +52,8 @@ class EncodedReluMLP(INR):
 
 @register("relu")
 class ReluMLP(EncodedReluMLP):
+    ranges = {**INR.ranges, "pe_freqs": PE_FREQS}
+
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  pe_freqs: int = 0):
         super().__init__()

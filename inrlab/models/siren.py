@@ -13,15 +13,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..checks import Range
 from ..flops import FlopCount, mlp_flops
 from .base import INR
 from .layers import default_bias_init_, linear, sine, siren_init_, w0_in_weights
 from .registry import register
 
+# sin(w0 z) in float32: past this the phase of the first layer's sine is kept to ~0.01 rad at best
+W0 = Range(0, 1e5, lo_open=True, why="float32 keeps the sine's phase to ~0.01 rad at most up to there")
+
 
 @register("siren")
 class Siren(INR):
     pointwise = True
+    ranges = {**INR.ranges, "w0": W0, "w0_initial": W0}
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  w0: float = 30.0, w0_initial: float | None = None):
