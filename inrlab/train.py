@@ -19,6 +19,8 @@ from typing import Callable, Iterable
 import torch
 
 from .atomic import atomic_write
+from .checks import (COMPILE_MODES, available_memory, check_callbacks, check_device, check_number,
+                     check_output_file, check_seed, check_training_memory, refuse_special_file)
 from .errors import InrlabError, TrainingDiverged
 from .metrics import psnr, psnr_from_mse
 from .signals import Signal, fingerprint
@@ -27,7 +29,7 @@ from .signals import Signal, fingerprint
 # --------------------------------------------------------------------------- device
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """'auto' picks cuda, then mps, then cpu; anything else is checked to exist."""
+    """'auto' picks cuda, then mps, then cpu; anything else is checked to exist here."""
     if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -35,15 +37,13 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         if mps is not None and mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise InrlabError(f"device must be a name such as 'cpu' or 'cuda:0', got {device!r}")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
         raise InrlabError(f"unknown device '{device}' (use auto, cpu, cuda or mps)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InrlabError(f"device '{device}' requested but CUDA is not available here")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise InrlabError(f"device '{device}' requested but MPS is not available here")
-    return dev
+    return check_device(dev, device)
 
 
 # --------------------------------------------------------------------------- history
@@ -141,23 +141,39 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, history: Histor
     }, Path(path))
 
 
-def load_checkpoint(path, device="cpu"):
-    """(model rebuilt from its config with the saved weights, the checkpoint dict)."""
-    from .models import rebuild
-
+def _read_checkpoint(path, what: str, device="cpu") -> dict:
+    """The checkpoint dict at `path`, or one line saying why there is none."""
     path = Path(path)
     if not path.exists():
-        raise InrlabError(f"checkpoint not found: '{path}'")
+        raise InrlabError(f"{what} not found: '{path}'")
+    if path.is_dir():
+        raise InrlabError(f"{what} '{path}' is a directory, not a checkpoint file")
+    refuse_special_file(path, what)
     try:
         ckpt = torch.load(path, map_location=device, weights_only=False)
     except Exception as e:
         raise InrlabError(f"could not read checkpoint '{path}': {type(e).__name__}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != "inrlab-checkpoint-1":
         raise InrlabError(f"'{path}' is not an inrlab checkpoint")
-    if ckpt.get("model_config") is None:
+    return ckpt
+
+
+def load_checkpoint(path, device="cpu"):
+    """(model rebuilt from its config with the saved weights, the checkpoint dict)."""
+    from .models import rebuild
+
+    ckpt = _read_checkpoint(path, "checkpoint", device)
+    config = ckpt.get("model_config")
+    if config is None:
         raise InrlabError(f"checkpoint '{path}' has no model config; load its state_dict by hand")
-    model = rebuild(ckpt["model_config"]).to(device)
-    model.load_state_dict(ckpt["model_state"])
+    try:
+        model = rebuild(config).to(device)
+        model.load_state_dict(ckpt["model_state"])
+    except InrlabError:
+        raise
+    except (KeyError, TypeError, AttributeError, RuntimeError):
+        raise InrlabError(f"checkpoint '{path}' is damaged: its model config or weights do not "
+                          f"rebuild a model") from None
     return model, ckpt
 
 
@@ -173,6 +189,9 @@ def _check_compatible(model, signal: Signal):
     if d_out is not None and d_out != signal.channels:
         raise InrlabError(f"model outputs {d_out} channels but signal '{signal.name}' has "
                           f"{signal.channels}")
+    check = getattr(model, "check_signal", None)
+    if callable(check):  # families that split the domain refuse cells the signal leaves empty
+        check(signal)
 
 
 def _positive_int(name, v, allow_zero=False):
@@ -231,24 +250,39 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
     (fp16 with a gradient scaler, whose scale is checkpointed with the sampler state); weights,
     optimizer and evaluation stay fp32.
     """
+    if not isinstance(model, torch.nn.Module):
+        raise InrlabError(f"fit(): model must be a torch.nn.Module (e.g. models.build('siren', "
+                          f"signal=...)), got {type(model).__name__}")
     _positive_int("steps", steps)
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
         raise InrlabError(f"learning rate must be a positive number, got {lr!r}")
     _check_compatible(model, signal)
+    seed = check_seed(seed)
     if batch_size is not None:
         _positive_int("batch_size", batch_size)
     _positive_int("callback_every", callback_every)
-    eval_every = eval_every or max(1, steps // 50)
+    eval_every = max(1, steps // 50) if eval_every is None else eval_every
     _positive_int("eval_every", eval_every)
+    callbacks = check_callbacks(callbacks)
+    check_number("target_psnr", target_psnr)
+    check_number("max_memory", max_memory)
     if checkpoint_every is not None:
         _positive_int("checkpoint_every", checkpoint_every)
+        if checkpoint is None:
+            raise InrlabError(f"checkpoint_every={checkpoint_every} needs checkpoint=PATH to write to")
+    if checkpoint is not None:
+        check_output_file(checkpoint, "checkpoint")
+    if resume is not None:
+        refuse_special_file(resume, "checkpoint to resume")
 
     if amp not in (None, "bf16", "fp16"):
         raise InrlabError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
-    if not isinstance(compile, (bool, str)):
-        raise InrlabError(f"compile must be True, False or a torch.compile mode, got {compile!r}")
+    if not isinstance(compile, (bool, str)) or isinstance(compile, str) and compile not in COMPILE_MODES:
+        raise InrlabError(f"compile must be True, False or a torch.compile mode "
+                          f"({', '.join(COMPILE_MODES)}), got {compile!r}")
 
     dev = resolve_device(device)
+    check_training_memory(model, dev)
     model = model.to(dev)
     data = signal.to(dev)
     forward = model
@@ -295,7 +329,6 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
     train_seconds = history.seconds[-1] if history.seconds else 0.0
     last_saved_step = start
     bar = _progress(progress, steps, start)
-    callbacks = list(callbacks)
     stop = False
     step = start
     # target_psnr's per-step check of the outputs' PSNR reads them on the host anyway, so such
@@ -458,20 +491,6 @@ def saved_bytes(model, coords) -> int:
     return total
 
 
-def available_memory(device: torch.device) -> float | None:
-    """Free bytes on the device (CUDA), or MemAvailable of the host; None if unknown."""
-    if device.type == "cuda":
-        return float(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 # On CPU, a full batch of a pointwise model whose saved activations exceed CPU_SPLIT_ABOVE
 # bytes runs in pieces of at most CPU_CHUNK_BYTES (8,192 samples of a 3 x 256 SIREN, whose
 # largest activation is then 8 MB, below glibc's largest mmap threshold of 32 MB: such
@@ -538,17 +557,10 @@ def activation_bytes(model, coords: torch.Tensor) -> tuple[float, float]:
 
 def _resume(path, model, optimizer, scheduler, gen, signal, history):
     path = Path(path)
-    if not path.exists():
-        raise InrlabError(f"checkpoint to resume not found: '{path}'")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise InrlabError(f"could not read checkpoint '{path}': {type(e).__name__}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != "inrlab-checkpoint-1":
-        raise InrlabError(f"'{path}' is not an inrlab checkpoint")
+    ckpt = _read_checkpoint(path, "checkpoint to resume")
     try:
         model.load_state_dict(ckpt["model_state"])
-    except RuntimeError:
+    except (RuntimeError, KeyError, TypeError, AttributeError):
         raise InrlabError(f"checkpoint '{path}' does not match this model's parameters") from None
     if ckpt.get("optimizer_state") is not None:
         optimizer.load_state_dict(ckpt["optimizer_state"])
