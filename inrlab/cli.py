@@ -18,7 +18,17 @@ class _Parser(argparse.ArgumentParser):
         raise InrlabError(f"{self.prog}: {message}")
 
 
-def _parse_sets(items: list[str]) -> dict:
+# `fit` keys that are the command's own flags (or build's and fit's own arguments), not model
+# parameters: `--set seed=3` would reach build twice
+FLAG_KEYS = {"seed": "--seed", "signal": "--signal", "name": "--model", "model": "--model",
+             "steps": "--steps", "lr": "--lr", "batch_size": "--batch-size",
+             "device": "--device", "size": "--size", "gray": "--gray", "heldout": "--heldout",
+             "checkpoint": "--checkpoint", "amp": "--amp", "compile": "--compile"}
+
+
+def _parse_sets(items: list[str], model: str) -> dict:
+    from . import models
+
     out = {}
     for item in items:
         if "=" not in item:
@@ -27,6 +37,12 @@ def _parse_sets(items: list[str]) -> dict:
         key = key.strip()
         if not key:
             raise InrlabError(f"--set expects key=value, got '{item}'")
+        own = models.parameters(model) if model in models.available() else {}
+        if key in FLAG_KEYS and (key not in own or key in ("seed", "signal", "name")):
+            raise InrlabError(f"--set {key}=... is not a model parameter: use {FLAG_KEYS[key]} "
+                              f"instead")
+        if key in out:
+            raise InrlabError(f"--set {key} given twice ({out[key]!r} and {value!r}); give it once")
         out[key] = value
     return out
 
@@ -34,13 +50,18 @@ def _parse_sets(items: list[str]) -> dict:
 def cmd_fit(args) -> int:
     from . import models, signals
     from .flops import count_params, forward_flops
-    from .train import fit
+    from .checks import check_output_file, check_seed
+    from .train import fit, resolve_device
 
-    sets = _parse_sets(args.set)
     if args.model not in models.available():
         raise InrlabError(f"unknown model '{args.model}' (choose from {', '.join(models.available())})")
+    sets = _parse_sets(args.set, args.model)
     if args.size is not None and args.size < 2:
         raise InrlabError(f"--size must be at least 2, got {args.size}")
+    check_seed(args.seed, "--seed")
+    if args.checkpoint is not None:  # before any work that would end by writing it
+        check_output_file(args.checkpoint, "--checkpoint")
+    resolve_device(args.device)
     signal = signals.load_signal(args.signal, size=args.size, gray=args.gray, seed=args.seed)
     if args.heldout == "every_other":
         signal = signals.split_every_other(signal)
@@ -162,7 +183,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = make_parser()
-    try:
+
+    def run():
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
             parser.print_help()
@@ -170,6 +192,15 @@ def main(argv=None) -> int:
         if args.command == "fit" and args.steps < 1:
             raise InrlabError(f"--steps must be a positive integer, got {args.steps}")
         return args.func(args)
+
+    return guarded(run)
+
+
+def guarded(run) -> int:
+    """run() with every exception turned into one line on stderr and an exit code: 2 for bad
+    input (InrlabError), 130 for Ctrl-C, 1 for anything else."""
+    try:
+        return run()
     except InrlabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
