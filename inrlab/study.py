@@ -9,10 +9,17 @@ figures and metrics.json (the notebook writes them through inrlab.report.Report,
 `out_dir`). A failing notebook is saved with its error and the others go on; status.json and
 index.html summarise the run; the exit code is the number of notebooks that failed (capped at
 100), or 130 when interrupted.
+
+Every value is checked before a notebook starts: a profile may only set parameters a notebook's
+`parameters` cell declares (`out_dir` is the runner's own), `--only` needs names, `--resume`
+needs a folder that holds a run, and one study at a time writes into a folder: the first holds
+`<out>/.study.lock` (its pid) until it exits; a lock left by a process that no longer runs is
+taken over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -22,8 +29,12 @@ import threading
 import time
 from pathlib import Path
 
-from .errors import InrlabError
 from .atomic import atomic_write_json, atomic_write_text
+from .checks import check_output_dir
+from .errors import InrlabError
+
+LOCK_NAME = ".study.lock"
+RUNNER_PARAMETERS = ("out_dir",)  # what the runner injects itself
 
 
 def notebooks_dir() -> Path:
@@ -58,14 +69,63 @@ def load_profile(profile: str, folder: Path | None = None) -> dict:
     if unknown:
         raise InrlabError(f"profile '{path.name}' names unknown notebook '{unknown[0]}' "
                           f"(notebooks: {', '.join(sorted(known))})")
+    check_profile(data, list_notebooks(folder), path.name)
     return data
 
 
+def notebook_parameters(nb: Path) -> list[str]:
+    """The names the notebook's cell tagged 'parameters' assigns (what papermill can set)."""
+    import ast
+
+    import nbformat
+
+    try:
+        cells = nbformat.read(nb, as_version=4).cells
+    except Exception as e:
+        raise InrlabError(f"notebook '{nb.name}' cannot be read: {type(e).__name__}") from None
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
+        return []
+    try:
+        tree = ast.parse(tagged[0].source)
+    except SyntaxError as e:
+        raise InrlabError(f"notebook '{nb.name}': its parameters cell does not parse ({e.msg})") from None
+    names = []
+    for node in tree.body:
+        targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def check_profile(profile: dict, notebooks: list[Path], name: str) -> None:
+    """Refuse a profile entry that sets a parameter its notebook does not declare."""
+    by_stem = {nb.stem: nb for nb in notebooks}
+    for stem, params in profile.items():
+        if stem not in by_stem:
+            continue
+        declared = notebook_parameters(by_stem[stem])
+        for key in params:
+            if key in RUNNER_PARAMETERS:
+                raise InrlabError(f"profile '{name}' sets '{key}' for notebook '{stem}'; the study "
+                                  f"runner sets it (use --out)")
+            if key not in declared:
+                raise InrlabError(f"profile '{name}' sets unknown parameter '{key}' for notebook "
+                                  f"'{stem}' (its parameters: {', '.join(declared) or 'none'})")
+
+
 def _select(notebooks: list[Path], only) -> list[Path]:
-    if not only:
+    if only is None:
         return notebooks
+    if isinstance(only, str):
+        only = [only]
+    only = list(only)
+    if not only:
+        raise InrlabError("--only needs at least one notebook name (or leave it out to run all)")
     chosen = []
     for name in only:
+        if not isinstance(name, str) or not name.strip():
+            raise InrlabError(f"--only got an empty notebook name {name!r} "
+                              f"(notebooks: {', '.join(p.stem for p in notebooks)})")
         hits = [p for p in notebooks if p.stem == name or p.stem.startswith(name)]
         if not hits:
             raise InrlabError(f"--only '{name}' matches no notebook "
@@ -129,26 +189,104 @@ def _one_line_error(e: Exception) -> str:
     return " ".join(str(text).split())[:400]
 
 
+def read_statuses(path: Path, strict: bool) -> dict:
+    """{notebook: status dict} from a run's status.json ({} if there is none). A damaged file
+    is refused when `strict` (a resume must not guess which notebooks finished); otherwise this
+    run starts a new one over it."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        problem = None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        data, problem = None, f"not readable JSON ({type(e).__name__})"
+    if problem is None:
+        entries = data.get("notebooks") if isinstance(data, dict) else None
+        if not isinstance(entries, dict):
+            problem = f"expected an object with a 'notebooks' mapping, found {type(data).__name__}"
+        else:
+            bad = [k for k, v in entries.items() if not isinstance(v, dict)
+                   or not isinstance(v.get("ok", False), bool)]
+            if bad:
+                problem = f"the entry for '{bad[0]}' is {entries[bad[0]]!r:.60}, not a status"
+            else:
+                return entries
+    if strict:
+        raise InrlabError(f"'{path}' is damaged ({problem}); delete it to run every notebook again")
+    print(f"[study] {path} is damaged ({problem}); this run writes a new one", flush=True)
+    return {}
+
+
+@contextlib.contextmanager
+def study_lock(folder: Path):
+    """Hold `folder`/.study.lock while a study writes into `folder`; refuse if another live
+    study holds it. The lock is an flock on that file, which the kernel drops when its holder
+    dies however it dies, so a lock file left by a process that no longer runs is taken over."""
+    import fcntl
+
+    path = folder / LOCK_NAME
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 200, 0).decode(errors="replace").split()
+            os.close(fd)
+            who = f"pid {owner[0]}" if owner else "a process"
+            raise InrlabError(f"another study ({who}) is writing into '{folder}'; wait for it to "
+                              f"finish or choose another --out") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:  # its holder removed it as we locked it: lock the new one
+            same = False
+        if same:
+            break
+        os.close(fd)
+    old = os.pread(fd, 200, 0).decode(errors="replace").split()
+    if old and old[0] != str(os.getpid()):
+        print(f"[study] took over the lock left in '{folder}' by pid {old[0]}, which no longer runs",
+              flush=True)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode(), 0)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
 def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume=None) -> int:
     folder = notebooks_dir()
     profiles = load_profile(profile, folder)
     notebooks = _select(list_notebooks(folder), only)
-    if not isinstance(jobs, int) or jobs < 1:
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InrlabError(f"--jobs must be a positive integer, got {jobs!r}")
     if resume:
         out_root = Path(resume)
+        if out and Path(out).resolve() != out_root.resolve():
+            raise InrlabError(f"--out '{out}' and --resume '{resume}' both given; a resumed run "
+                              f"continues in its own folder")
         if not out_root.is_dir():
-            raise InrlabError(f"--resume folder not found: '{resume}'")
+            raise InrlabError(f"--resume folder not found: '{resume}'"
+                              + (" (it is a file)" if out_root.exists() else ""))
+        stems = {nb.stem for nb in list_notebooks(folder)}
+        if not (out_root / "status.json").exists() and not any(
+                (out_root / s).is_dir() for s in stems):
+            raise InrlabError(f"--resume folder '{resume}' holds no study run (no status.json and "
+                              f"no notebook folder); use --out to start one there")
+        check_output_dir(out_root, "--resume folder")
     else:
-        out_root = Path(out) if out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        out_root = check_output_dir(Path(out) if out else Path("runs") / time.strftime("%Y%m%d-%H%M%S"),
+                                    "--out")
     out_root.mkdir(parents=True, exist_ok=True)
+    with study_lock(out_root):
+        return _run(profile, profiles, notebooks, out_root, jobs, resume)
+
+
+def _run(profile, profiles, notebooks, out_root: Path, jobs: int, resume) -> int:
     status_path = out_root / "status.json"
-    statuses: dict = {}
-    if status_path.exists():
-        try:
-            statuses = json.loads(status_path.read_text()).get("notebooks", {})
-        except (OSError, json.JSONDecodeError):
-            statuses = {}
+    statuses = read_statuses(status_path, strict=bool(resume))
 
     todo = [nb for nb in notebooks if not (resume and statuses.get(nb.stem, {}).get("ok"))]
     for nb in notebooks:
@@ -203,10 +341,10 @@ def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume
         print(f"[study] interrupted; finished notebooks are kept in {out_root} "
               f"(continue with --resume {out_root})", file=sys.stderr)
         return 130
-    failed = [s for s in statuses.values() if not s.get("ok")]
+    failed = [name for name, s in statuses.items() if not s.get("ok")]
     print(f"[study] {len(statuses) - len(failed)} ok, {len(failed)} failed -> {out_root / 'index.html'}")
-    for s in failed:
-        print(f"[study] failed: {s['notebook']}: {s['error']}", file=sys.stderr)
+    for name in failed:
+        print(f"[study] failed: {name}: {statuses[name].get('error')}", file=sys.stderr)
     return min(len(failed), 100)
 
 
