@@ -147,6 +147,18 @@ def _jsonable(v):
     return v
 
 
+def checked_kwargs(name: str, kwargs: dict) -> dict:
+    """`kwargs` (text or values) converted to the types model `name` declares and checked
+    against the family's declared ranges (`ranges`), as `build` takes them."""
+    cls = _constructor(name)
+    kwargs = {k: coerce(name, k, v) for k, v in kwargs.items()}
+    ranges = getattr(cls, "ranges", {})
+    for k, v in kwargs.items():
+        if k in ranges and v is not None:
+            check_range(name, k, v, ranges[k])
+    return kwargs
+
+
 def build(name: str, signal=None, **kwargs):
     """Construct model `name`; `signal` fills dim_in / dim_out (and `resolution` where the
     model takes one) unless given. `seed` makes the initialisation reproducible without
@@ -163,7 +175,7 @@ def build(name: str, signal=None, **kwargs):
     if signal is not None and not isinstance(signal, Signal):
         raise InrlabError(f"build(): signal must be an inrlab Signal (e.g. signals.image('camera')), "
                           f"got {type(signal).__name__} {signal!r:.40}")
-    kwargs = {k: coerce(name, k, v) for k, v in kwargs.items()}
+    kwargs = checked_kwargs(name, kwargs)
     seed = check_seed(kwargs.pop("seed", None), allow_none=True)
     rwf = _pop_rwf(name, kwargs, params, extra)
     given = dict(kwargs)
@@ -172,10 +184,6 @@ def build(name: str, signal=None, **kwargs):
         for k, v in auto.items():
             if k in params and k not in kwargs:
                 kwargs[k] = v
-    ranges = getattr(cls, "ranges", {})
-    for k, v in kwargs.items():
-        if k in ranges and v is not None:
-            check_range(name, k, v, ranges[k])
     if torch.get_default_device().type != "meta":  # count the parameters before allocating them
         with torch.random.fork_rng(devices=[]), torch.device("meta"):
             check_model_memory(name, _construct(name, cls, kwargs), given)
