@@ -234,3 +234,45 @@ def test_results_are_written_atomically(tmp_path, monkeypatch):
         train.atomic_write_json(path, {"psnr": 99.0})
     assert json.loads(path.read_text()) == {"psnr": 30.0}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_two_studies_into_one_folder_refuse_and_a_dead_holder_is_taken_over(lab, capsys):
+    """A second study into the --out of a running one is refused naming the first one's pid,
+    before it writes anything; the lock goes when the first one exits (here on Ctrl-C); a lock
+    file left by a process that no longer runs is taken over."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _notebook(lab / "notebooks" / "b_second.ipynb",
+              'steps: int = 1  # steps\nfail: bool = False  # unused\nname: str = "b_second"  # name\nout_dir: str = ""  # output',
+              "import time\ntime.sleep(600)")
+    out = lab / "run"
+    lock = out / study.LOCK_NAME
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "inrlab", "study", "--out", str(out), "--only", "b_second"],
+                            cwd=lab, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (lock.exists() and lock.read_text().strip()):
+            time.sleep(0.2)
+        assert lock.read_text().split()[0] == str(proc.pid)
+        with pytest.raises(InrlabError, match=f"another study \\(pid {proc.pid}\\) is writing into"):
+            study.run_study("quick", out=str(out), only=["a_first"])
+        assert not (out / "a_first").exists()  # refused before it started anything
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=120)
+    assert proc.returncode == 130 and not lock.exists()
+
+    # a lock file naming a process that has exited: taken over, and removed at the end
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(f"{dead.pid} 2000-01-01T00:00:00\n")
+    assert study.run_study("quick", out=str(out), only=["a_first"]) == 0
+    assert f"took over the lock left in '{out}' by pid {dead.pid}" in capsys.readouterr().out
+    assert not lock.exists()
+    assert json.loads((out / "status.json").read_text())["notebooks"]["a_first"]["ok"]

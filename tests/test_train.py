@@ -241,3 +241,54 @@ def test_buffered_divergence_names_the_first_bad_step(tmp_path, camera16, monkey
     _, ckpt = load_checkpoint(tmp_path / "d.pt")
     assert ckpt["step"] == 8 and ckpt["history"]["step"] == list(range(1, 9))
     assert ckpt["history"]["loss"] == h.loss[:8]
+
+
+def test_sigkill_between_checkpoints_resumes_with_the_same_losses(tmp_path, camera16):
+    """A fit killed with SIGKILL (no clean-up runs) after its step-10 checkpoint and before the
+    step-20 one resumes from step 10 and gives the losses of a run never interrupted."""
+    import os
+    import signal as os_signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    ckpt, marker = tmp_path / "k.pt", tmp_path / "at_step_13"
+    kw = dict(steps=30, lr=1e-3, batch_size=64, seed=1, progress=False, checkpoint_every=10)
+    child = tmp_path / "child.py"
+    child.write_text(f"""
+import time
+from pathlib import Path
+import torch
+from inrlab import fit, models, signals
+torch.set_num_threads({torch.get_num_threads()})
+sig = signals.image("camera", size=16)
+
+def wait_to_be_killed(state):
+    if state.step == 13:
+        Path({str(marker)!r}).write_text("13")
+        time.sleep(600)
+
+fit(models.build("siren", signal=sig, width=16, depth=1, seed=0), sig, checkpoint={str(ckpt)!r},
+    callbacks=[wait_to_be_killed], callback_every=1, **{kw!r})
+""")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, str(child)], env={**os.environ, "PYTHONPATH": str(root)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not marker.exists() and proc.poll() is None:
+            time.sleep(0.1)
+        assert marker.exists(), proc.stderr.read() if proc.poll() is not None else "child too slow"
+    finally:
+        proc.send_signal(os_signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert proc.returncode == -os_signal.SIGKILL
+    assert torch.load(ckpt, weights_only=False)["step"] == 10  # the last checkpoint before the kill
+
+    resumed = fit(models.build("siren", signal=camera16, width=16, depth=1, seed=99), camera16,
+                  resume=ckpt, checkpoint=ckpt, **kw)
+    full = fit(models.build("siren", signal=camera16, width=16, depth=1, seed=0), camera16,
+               checkpoint=tmp_path / "full.pt", **kw)
+    assert resumed.step == full.step == list(range(1, 31))
+    assert resumed.loss == full.loss
