@@ -69,7 +69,6 @@ def load_profile(profile: str, folder: Path | None = None) -> dict:
     if unknown:
         raise InrlabError(f"profile '{path.name}' names unknown notebook '{unknown[0]}' "
                           f"(notebooks: {', '.join(sorted(known))})")
-    check_profile(data, list_notebooks(folder), path.name)
     return data
 
 
@@ -260,6 +259,8 @@ def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume
     folder = notebooks_dir()
     profiles = load_profile(profile, folder)
     notebooks = _select(list_notebooks(folder), only)
+    name = Path(profile).name if str(profile).endswith((".yaml", ".yml")) else f"{profile}.yaml"
+    check_profile(profiles, notebooks, name)  # only the notebooks this run executes
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InrlabError(f"--jobs must be a positive integer, got {jobs!r}")
     if resume:

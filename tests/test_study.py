@@ -276,3 +276,9 @@ def test_two_studies_into_one_folder_refuse_and_a_dead_holder_is_taken_over(lab,
     assert f"took over the lock left in '{out}' by pid {dead.pid}" in capsys.readouterr().out
     assert not lock.exists()
     assert json.loads((out / "status.json").read_text())["notebooks"]["a_first"]["ok"]
+
+
+def test_every_committed_profile_sets_only_declared_parameters():
+    folder = study.notebooks_dir()
+    for path in sorted((folder / "profiles").glob("*.yaml")):
+        study.check_profile(study.load_profile(path.stem, folder), study.list_notebooks(folder), path.name)
