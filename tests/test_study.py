@@ -282,3 +282,158 @@ def test_every_committed_profile_sets_only_declared_parameters():
     folder = study.notebooks_dir()
     for path in sorted((folder / "profiles").glob("*.yaml")):
         study.check_profile(study.load_profile(path.stem, folder), study.list_notebooks(folder), path.name)
+
+
+# --------------------------------------------------------------------------- console and report
+
+def test_console_lines_stay_whole_across_threads_and_progress_shows():
+    import io
+    import threading
+
+    buf = io.StringIO()
+    con = study.Console(every=0.0, stream=buf, tty=False)
+
+    def starter(i):
+        for j in range(50):
+            con.start(f"nb{i}", f"[study] nb{i}: running {j}")
+            con.cell(f"nb{i}", j, 50)
+            con.tick()
+
+    threads = [threading.Thread(target=starter, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = buf.getvalue().split("\n")
+    assert lines[-1] == "" and all(l.startswith("[study] ") for l in lines[:-1])
+    assert any(l.startswith("[study] progress: ") and "/50 cells" in l for l in lines)
+    # on a terminal: one line redrawn in place, erased before the next whole line
+    tty = io.StringIO()
+    con = study.Console(stream=tty, tty=True)
+    con.start("a_first", "[study] a_first: running")
+    con.cell("a_first", 3, 5)
+    con._last -= 2
+    con.tick()
+    con.end("a_first", "[study] a_first: ok in 1.0 s")
+    text = tty.getvalue()
+    assert "\r[study] a_first [######....] 3/5 cells" in text
+    assert text.endswith("\r\x1b[K[study] a_first: ok in 1.0 s\n")
+
+
+def test_study_console_clean_with_progress_and_summary(lab, capfd, monkeypatch):
+    """Through the file descriptors, as a terminal sees it (kernels write there directly): no
+    kernel TCP warning, what a kernel really prints on stderr passes, start and end lines whole,
+    progress while a notebook runs, and the summary table with each notebook's headline."""
+    from inrlab import reportspec
+
+    _notebook(lab / "notebooks" / "b_second.ipynb",
+              'steps: int = 1  # steps\nfail: bool = False  # unused\nname: str = "b_second"  # name\nout_dir: str = ""  # output',
+              BODY + "\nimport os, time\nos.write(2, b'a real kernel warning\\n')\ntime.sleep(2.5)")
+    monkeypatch.setattr(study, "PROGRESS_EVERY", 0.5)
+    monkeypatch.setitem(reportspec.NOTEBOOKS, "a_first",
+                        reportspec.NotebookSpec("What is twice the steps?", (), ("value",)))
+    assert study.run_study("quick", out=str(lab / "run")) == 0
+    out, err = capfd.readouterr()
+    assert "TCP without encryption" not in out + err and "eavesdropping" not in out + err
+    assert "a real kernel warning" in err
+    lines = out.splitlines()
+    assert "[study] a_first: running (profile quick)" in lines and "[study] b_second: running (profile quick)" in lines
+    assert any(l.startswith("[study] a_first: ok in ") and l.endswith(" s") for l in lines)
+    assert any(l.startswith("[study] progress: b_second ") and "cells" in l for l in lines)
+    head = lines.index("[study] summary")
+    table = lines[head + 1: head + 4]
+    assert table[0].split() == ["notebook", "status", "seconds", "headline"]
+    assert table[1].split()[:2] == ["a_first", "ok"] and table[1].endswith("value: 6")
+    assert table[2].split()[:2] == ["b_second", "ok"] and table[2].endswith("—")
+    run = json.loads((lab / "run" / "status.json").read_text())["run"]
+    assert run["profile"] == "quick" and "CPUs" in run["machine"] and run["torch"] and run["wall_seconds"] > 0
+
+
+def _fake_run(root: Path, seconds: float, psnr64: float, fail_02: bool = False) -> Path:
+    """A study run folder written by hand: 01 ok with figures, 02 failed (or ok)."""
+    import base64
+
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    nb01 = root / "01_spectral_bias"
+    nb01.mkdir(parents=True)
+    _notebook(nb01 / "01_spectral_bias.ipynb", "size: int = 64  # side\nsteps: int = 10  # steps", "pass")
+    figures = ["targets", "psnr_vs_octave", "mh_heads_octave_heatmap"]
+    for f in figures:
+        (nb01 / f"{f}.html").write_text("<html></html>")
+        (nb01 / f"{f}.png").write_bytes(png)
+    metrics01 = {"size": 64, "steps": 10, "psnr_relu_oct64": psnr64, "psnr_siren_oct64": 30.0,
+                 "psnr_by_octave": {"relu": {"1": 30.0, "64": psnr64}}, "brand_new_metric_seconds": 1.5}
+    (nb01 / "metrics.json").write_text(json.dumps({"notebook": "01_spectral_bias", "metrics": metrics01,
+                                                   "figures": [f + ".html" for f in figures]}))
+    nb02 = root / "02_generalization"
+    nb02.mkdir()
+    _notebook(nb02 / "02_generalization.ipynb", "train_size: int = 64  # side", "pass")
+    (nb02 / "metrics.json").write_text(json.dumps({"notebook": "02_generalization",
+                                                   "metrics": {"train_size": 64, "a64_test_psnr_mh": 25.0}}))
+    statuses = {"01_spectral_bias": {"notebook": "01_spectral_bias", "ok": True, "seconds": seconds,
+                                     "metrics": metrics01},
+                "02_generalization": {"notebook": "02_generalization", "ok": not fail_02, "seconds": 3.0,
+                                      "error": "RuntimeError: out of patience" if fail_02 else None,
+                                      "metrics": {"train_size": 64, "a64_test_psnr_mh": 25.0}}}
+    (root / "status.json").write_text(json.dumps({
+        "profile": "quick", "notebooks": statuses,
+        "run": {"profile": "quick", "machine": "Linux x86_64, 2 CPUs", "device": "cpu", "torch": "2.13.0",
+                "commit": "abc1234", "started": "2025-01-01 10:00:00", "wall_seconds": 75.0}}))
+    study.write_index(root, statuses, "quick")
+    return root
+
+
+def test_index_reads_as_a_report(tmp_path):
+    from inrlab import reportspec
+
+    run = _fake_run(tmp_path / "run", 12.0, 21.5, fail_02=True)
+    page = (run / "index.html").read_text()
+    # what was run, then the ledger, then the notebooks
+    assert page.index("What was run") < page.index("Claims ledger") < page.index("<h2>01_spectral_bias")
+    for fact in ("2 CPUs", "torch</th><td>2.13.0", "abc1234", "1.2 min (75 s)"):
+        assert fact in page, fact
+    sec01 = page[page.index("<h2>01_spectral_bias"):page.index("<h2>02_generalization")]
+    assert reportspec.question("01_spectral_bias") in sec01
+    # key figures embedded, captioned, in the spec's order; the targets figure only linked
+    assert sec01.index("Fit PSNR against the target") < sec01.index("Multi-head ReLU PSNR per number")
+    assert sec01.count("data:image/png;base64,") == 2
+    for f in ("targets", "psnr_vs_octave", "mh_heads_octave_heatmap"):
+        assert f"href='01_spectral_bias/{f}.html'" in sec01
+    # human labels with units, the raw key only as a tooltip; unknown keys become words
+    assert "ReLU PSNR at octave 64</td><td class=num>21.50 dB" in sec01
+    assert ">psnr_relu_oct64<" not in sec01 and "brand new metric seconds" in sec01
+    assert "size = 64" in sec01 and "fit PSNR per family and Perlin octave" in sec01
+    # a failed notebook: its error and the saved notebook first
+    sec02 = page[page.index("<h2>02_generalization"):]
+    assert sec02.index("out of patience") < sec02.index(reportspec.question("02_generalization"))
+    assert sec02.index("href='02_generalization/02_generalization.ipynb'") < sec02.index("<h3>Results")
+    # self-contained: nothing fetched from elsewhere
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+
+
+def test_compare_runs_shows_both_numbers_and_the_change(tmp_path):
+    old = _fake_run(tmp_path / "old", 12.0, 20.0)
+    new = _fake_run(tmp_path / "new", 12.0, 21.5)
+    path = study.compare_runs(new, old)
+    assert path == new / "compare.html"
+    page = path.read_text()
+    row = page[page.index("ReLU PSNR at octave 64"):].split("</tr>")[0]
+    assert "20.00 dB" in row and "21.50 dB" in row and "+1.50 dB" in row
+    assert "<h2>02_generalization" in page and "size" not in page.split("<h2>01_spectral_bias")[1].split("</table>")[0]
+    with pytest.raises(InrlabError, match="run folder not found"):
+        study.compare_runs(new, tmp_path / "nowhere")
+
+
+def test_reportspec_labels_units_and_headlines():
+    from inrlab import reportspec
+
+    assert reportspec.label("psnr_relu_pe_oct16") == ("ReLU+PE PSNR at octave 16", "dB")
+    assert reportspec.label("a64_flop_ratio_siren") == ("FLOPs of SIREN per multi-head FLOP, alpha 64", "×")
+    assert reportspec.label("psnr_enrp_s2") == ("ENRP PSNR, Table I row S2", "dB")
+    assert reportspec.label("recovery_psnr_siren_x0.1_rwf") == ("PSNR after a ×0.1 initialisation, SIREN + RWF", "dB")
+    assert reportspec.label("never_seen_mh_flops") == ("never seen multi-head FLOPs", "FLOPs")
+    assert reportspec.with_unit(21.345, "dB") == "21.34 dB" and reportspec.with_unit(3.2e9, "FLOPs") == "3.2 G FLOPs"
+    assert reportspec.headline("01_spectral_bias", {"psnr_relu_oct64": 20.0}) == ("ReLU PSNR at octave 64", 20.0, "dB")
+    assert reportspec.headline("01_spectral_bias", {}) is None
+    assert set(reportspec.NOTEBOOKS) == set(_notebooks_on_disk())  # every notebook has a question
+    assert all(s.question.endswith("?") and s.headline for s in reportspec.NOTEBOOKS.values())
