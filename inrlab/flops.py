@@ -5,7 +5,9 @@ for the matmul plus `out` for the bias; every elementwise operation costs one FL
 `ACTIVATION_FLOPS` says how many an activation takes per element (a sine layer computes
 sin(w0 * z): one multiply and one sine, so 2; sin counts as one FLOP, as libraries that count
 activations at all do). Input encodings (Fourier features, positional encoding) are counted
-under `encoding`. A sparse head wired to alpha units costs 2*alpha per output plus its bias.
+under `encoding`, and so are interpolated look-ups (value grid, hash grid: the interpolation
+weights and the weighted sums; their integer index arithmetic is not floating-point work and
+is not counted). A sparse head wired to alpha units costs 2*alpha per output plus its bias.
 
 The ENRP paper counted with ptflops: linear layers only, no bias, no activations, forward
 only; `FlopCount.matmul` is exactly that number (their SIREN 3x256 at 128^2: 6.48 G). We report
@@ -20,7 +22,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-ACTIVATION_FLOPS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sine": 2, "sigmoid": 3}
+ACTIVATION_FLOPS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sine": 2, "sigmoid": 3,
+                    # exp(-(s z)^2): multiply, square, exp (the sign folds into the exp)
+                    "gauss": 3,
+                    # sin(w0 (|z| + 1) z): abs, add, two multiplies, sine
+                    "finer": 5}
 
 
 @dataclass(frozen=True)

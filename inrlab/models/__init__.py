@@ -10,6 +10,7 @@ from . import siren, fourier, relu  # noqa: F401  (registration)
 from . import ensemble  # noqa: F401  (registration)
 from . import loe  # noqa: F401  (registration)
 from . import multihead  # noqa: F401  (registration)
+from . import finer, gauss, grid, hashgrid, wire  # noqa: F401  (registration)
 from .factorize import factorize_, is_factorized, merge_  # noqa: F401  (random weight factorization)
 
 __all__ = ["INR", "available", "build", "coerce", "parameters", "rebuild", "register", "valid_keys"]

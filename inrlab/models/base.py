@@ -57,6 +57,11 @@ class INR(nn.Module):
     # The valid range of each numeric constructor parameter (`checks.Range`), checked by
     # `models.build` before anything is allocated; a family adds its own to these.
     ranges: dict = {"dim_in": SIZE, "dim_out": SIZE, "width": SIZE, "depth": DEPTH}
+    # Names of parameters that hold looked-up values (a value grid, hash tables), not weights
+    # with a fan-in axis: random weight factorization leaves them alone.
+    lookup_tables: tuple[str, ...] = ()
+    # False for a family without linear layers (a value grid): factorize=true is refused.
+    factorizable: bool = True
 
     def check_signal(self, signal) -> None:
         """Raise unless this model can be trained on `signal` (build(signal=...) and fit()

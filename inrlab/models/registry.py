@@ -178,6 +178,9 @@ def build(name: str, signal=None, **kwargs):
     kwargs = checked_kwargs(name, kwargs)
     seed = check_seed(kwargs.pop("seed", None), allow_none=True)
     rwf = _pop_rwf(name, kwargs, params, extra)
+    if rwf is not None and not getattr(cls, "factorizable", True):
+        raise InrlabError(f"model '{name}' has no linear layers, so random weight factorization "
+                          f"(factorize=true) does not apply to it")
     given = dict(kwargs)
     if signal is not None:
         auto = {"dim_in": signal.dim_in, "dim_out": signal.channels, "resolution": tuple(signal.shape)}
