@@ -314,7 +314,10 @@ def export_pngs(folder: Path) -> str:
 
         figs = [pio.from_json(p.read_text()) for p in specs]
         pngs = [str(p.with_name(p.name[: -len(".plotly.json")] + ".png")) for p in specs]
-        pio.write_images(figs, pngs)
+        # kaleido ignores the layout's own size (it draws every figure 700 x 500): pass it on,
+        # so an image grid keeps the proportions it was laid out for. Scale 2 reads on a projector.
+        pio.write_images(figs, pngs, width=[f.layout.width or 800 for f in figs],
+                         height=[f.layout.height or 450 for f in figs], scale=2)
         return f"{len(pngs)} written"
     except Exception as e:
         return f"skipped: {_one_line_error(e)[:200]}"
