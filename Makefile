@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11 and pip:
 #   make study   set up .venv, run every notebook (quick CPU profile) into runs/<timestamp>/
 #   make test    set up .venv, run the unit tests and validate every notebook with nbval
+#   make lab     set up .venv and open JupyterLab on notebooks/ (the explorer, every study)
 # and one on a CUDA machine:
 #   make paper-gpu  set up .venv-gpu with a CUDA torch (TORCH_INDEX, default the cu128 wheels),
 #                   run the paper profile into runs/paper-gpu/, the benchmark on CUDA into
@@ -19,6 +20,7 @@ PROFILE ?= quick
 STUDY_ARGS ?=
 BENCH_ARGS ?= --quick
 PYTEST_ARGS ?=
+LAB_ARGS ?=
 GPU_VENV ?= .venv-gpu
 GPU_TORCH_INDEX := $(or $(TORCH_INDEX),https://download.pytorch.org/whl/cu128)
 PAPER_RUN ?= runs/paper-gpu
@@ -27,7 +29,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.inrlab-installed
 TORCH_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
-.PHONY: setup study test bench paper-gpu browser-deps clean distclean
+.PHONY: setup study test lab bench paper-gpu browser-deps clean distclean
 
 setup: $(STAMP)
 
@@ -53,6 +55,14 @@ browser-deps:
 	  && apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null 2>&1 \
 	  && echo "inrlab: installed chromium for the browser test"; } \
 	  || echo "inrlab: chromium not available; the browser test will be skipped"
+
+# The notebooks name the kernel 'python3'; a JupyterLab started from .venv resolves that to
+# .venv's own Python (the setup installs its kernelspec there), so imports see this checkout's
+# inrlab. As root (a container) it adds --allow-root. LAB_ARGS passes options on, e.g. LAB_ARGS="--no-browser --port 8890".
+lab: setup
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (inrlab)" >/dev/null
+	$(BIN)/python -m jupyter lab --ServerApp.root_dir=notebooks \
+	  --MappingKernelManager.default_kernel_name=python3 $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 bench: setup
 	$(BIN)/python -m inrlab.bench $(BENCH_ARGS)
