@@ -295,3 +295,31 @@ def test_flops_are_counted():
         assert f.total > 0 and f.total == m.flops_per_point().total * 256
     hg = small("hashgrid")
     assert hg.gather_bytes((16, 16))["gather"] == 256 * 4 * 4 * (8 + 2 * 4 * 2)
+
+
+@pytest.mark.parametrize("member, kw", [("gauss", {"scale": 5.0}), ("finer", {"bias_scale": 2.0, "w0": 20.0})])
+def test_gauss_and_finer_are_ensemble_members(member, kw):
+    from inrlab.models.ensemble import ensemble_reference
+
+    model = models.build("ensemble", grid=3, member=member, width=8, depth=1, dim_out=2, seed=0, **kw)
+    model = model.double()
+    ref = ensemble_reference(model).double()
+    assert type(ref.nets[0]).registry_name == member
+    x = _points(200, 2)
+    out, out_ref = model(x), ref(x)
+    torch.testing.assert_close(out, out_ref, rtol=1e-10, atol=1e-12)
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(2))
+    (out * g).sum().backward()
+    (out_ref * g).sum().backward()
+    for i, layer in enumerate(model.layers):
+        for k, net in enumerate(ref.nets):
+            torch.testing.assert_close(layer.weight.grad[k], net.layers[i].weight.grad, rtol=1e-9, atol=1e-11)
+    # each member starts as its standalone family would (FINER: the first bias U(-k, k))
+    first_bias = model.layers[0].bias
+    if member == "finer":
+        assert first_bias.abs().max() <= 2.0 and first_bias.abs().max() > 1.5
+        assert model.layers[1].weight.abs().max() <= math.sqrt(6 / 8) / 20
+    else:
+        assert model.layers[1].weight.abs().max() <= 1 / math.sqrt(8)
+    with pytest.raises(InrlabError, match="does not apply to member"):
+        models.build("ensemble", member="siren", scale=3.0)

@@ -4,8 +4,11 @@ Representation Networks", ENRP, 2022).
 The domain is split into a grid of cells (M x M for an image, M segments for audio); member g
 fits only the samples of cell g, on cell-local coordinates (`signals.partition`, pixel-centre
 convention, so the model evaluates at any resolution and on scattered points). Members are SIREN,
-ReLU, ReLU + positional encoding or Fourier-feature networks with exactly the architecture and
-the per-member initialisation of the standalone family (`models.build(member, ...)`).
+ReLU, ReLU + positional encoding or Fourier-feature networks, or any plain MLP family that
+offers its activation and initialisation (`parts()`, `layers.MLPParts`: Gauss, FINER), with
+exactly the architecture and the per-member initialisation of the standalone family
+(`models.build(member, ...)`). WIRE is not a member: its complex layers are not stacks of
+real linear layers.
 
 All members run as one batched computation: weights stacked as (G, out, in) in `BatchedLinear`,
 samples sorted by cell once (the order is cached per coordinate tensor), grouped as (G, n, d)
@@ -38,15 +41,18 @@ from ..flops import FlopCount
 from ..signals import MAX_SIDE, Signal, parse_grid, partition
 from .base import INR, CoordsMemo
 from .layers import BatchedLinear, default_bias_init_, glorot_init_, sine, siren_init_, w0_in_weights
+from .finer import Finer
 from .fourier import FourierFeatures
+from .gauss import Gauss
 from .registry import build, register
 from .relu import ReluMLP
 from .siren import Siren
 
-MEMBERS = ("siren", "relu", "relu_pe", "ff")
+MEMBERS = ("siren", "relu", "relu_pe", "ff", "gauss", "finer")
 # Family options an ensemble passes on to its members, and the families that take each.
-MEMBER_OPTIONS = {"w0": ("siren",), "w0_initial": ("siren",), "pe_freqs": ("relu", "relu_pe"),
-                  "sigma": ("ff",), "mapping_size": ("ff",), "two_pi": ("ff",)}
+MEMBER_OPTIONS = {"w0": ("siren", "finer"), "w0_initial": ("siren", "finer"),
+                  "pe_freqs": ("relu", "relu_pe"), "sigma": ("ff",), "mapping_size": ("ff",),
+                  "two_pi": ("ff",), "scale": ("gauss",), "bias_scale": ("finer",)}
 
 
 @dataclass
@@ -106,23 +112,25 @@ class Ensemble(INR):
     """A grid of member networks, batched. See the module docstring.
 
     grid: cells per axis (int, 'AxB' or tuple; for audio the number of segments). member: the
-    family of every member (siren, relu, relu_pe, ff). width/depth: each member's width and
-    number of hidden width->width layers after the first (SIREN's hidden_layers, ENRP's d).
-    w0, w0_initial (siren), pe_freqs (relu, relu_pe), sigma, mapping_size, two_pi (ff): the
-    member family's own options; None keeps that family's default. stack: independent copies
+    family of every member (siren, relu, relu_pe, ff, gauss, finer). width/depth: each member's
+    width and number of hidden width->width layers after the first (SIREN's hidden_layers,
+    ENRP's d). w0, w0_initial (siren, finer), pe_freqs (relu, relu_pe), sigma, mapping_size,
+    two_pi (ff), scale (gauss), bias_scale (finer): the member family's own options; None keeps
+    that family's default. stack: independent copies
     of the whole ensemble in one model (outputs (N, stack * dim_out)).
     """
 
     # the member options take their own family's ranges
     ranges = {**INR.ranges, "grid": Range(1, MAX_SIDE), "stack": SIZE,
-              **{k: fam.ranges[k] for fam in (Siren, ReluMLP, FourierFeatures)
+              **{k: fam.ranges[k] for fam in (Siren, ReluMLP, FourierFeatures, Gauss, Finer)
                  for k in MEMBER_OPTIONS if k in fam.ranges}}
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, grid: int | str | tuple[int, ...] = 2,
                  member: str = "siren", width: int = 128, depth: int = 1,
                  w0: float | None = None, w0_initial: float | None = None,
                  pe_freqs: int | None = None, sigma: float | None = None,
-                 mapping_size: int | None = None, two_pi: bool | None = None, stack: int = 1):
+                 mapping_size: int | None = None, two_pi: bool | None = None,
+                 scale: float | None = None, bias_scale: float | None = None, stack: int = 1):
         super().__init__()
         if member not in MEMBERS:
             raise InrlabError(f"unknown member '{member}' (choose from {', '.join(MEMBERS)})")
@@ -132,7 +140,8 @@ class Ensemble(INR):
         if isinstance(stack, bool) or stack < 1:
             raise ValueError(f"stack must be a positive integer, got {stack!r}")
         given = {"w0": w0, "w0_initial": w0_initial, "pe_freqs": pe_freqs, "sigma": sigma,
-                 "mapping_size": mapping_size, "two_pi": two_pi}
+                 "mapping_size": mapping_size, "two_pi": two_pi, "scale": scale,
+                 "bias_scale": bias_scale}
         for key, value in given.items():
             if value is not None and member not in MEMBER_OPTIONS[key]:
                 raise InrlabError(f"option {key}={value!r} does not apply to member '{member}' "
@@ -147,7 +156,11 @@ class Ensemble(INR):
         # defaults (and validated there), and its FLOP count.
         proto = self.member_network(device="meta")
         self.groups = stack * self.cells
-        if member == "siren":
+        # a plain MLP family's activation and initialisation (None: handled below by name)
+        self.mlp_parts = proto.parts() if hasattr(proto, "parts") else None
+        if self.mlp_parts is not None:
+            enc_dim = dim_in
+        elif member == "siren":
             self.w0, self.w0_initial = proto.w0, proto.w0_initial
             enc_dim = dim_in
         elif member in ("relu", "relu_pe"):
@@ -186,8 +199,12 @@ class Ensemble(INR):
         others U(-sqrt(6/n)/w0, sqrt(6/n)/w0), biases nn.Linear's U(-1/sqrt(n), 1/sqrt(n)).
         ReLU, ReLU + PE and Fourier features: Glorot uniform, zero bias (Keras' default, as
         those papers' code). Fourier features: B ~ N(0, sigma^2) drawn per member (Tancik et
-        al. 2020, sec. 6). ENRP sec. III-A only says the members are alike; the bias fan-in of
-        their batched code (out * in) is not followed."""
+        al. 2020, sec. 6). Gauss, FINER: their family's own rule (`parts().init_layers_`).
+        ENRP sec. III-A only says the members are alike; the bias fan-in of their batched code
+        (out * in) is not followed."""
+        if self.mlp_parts is not None:
+            self.mlp_parts.init_layers_(self.layers)
+            return
         for i, layer in enumerate(self.layers):
             if self.member == "siren":
                 siren_init_(layer.weight, layer.in_features, self.w0, first=(i == 0))
@@ -242,6 +259,11 @@ class Ensemble(INR):
         """The member networks on grouped, channels-first inputs x (rows, d, n) ->
         (rows, channels, n)."""
         layers = self.layers
+        if self.mlp_parts is not None:
+            h = x
+            for i, layer in enumerate(layers[:-1]):
+                h = self.mlp_parts.activate(layer(h, rows, channels_first=True), i)
+            return layers[-1](h, rows, channels_first=True)
         if self.member == "siren":
             h = x
             for i, layer in enumerate(layers[:-1]):

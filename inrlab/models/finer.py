@@ -20,13 +20,15 @@ w0 (|z| + 1) cos(.); scale_grad=True differentiates it too (w0 (2|z| + 1) cos(.)
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
 from ..checks import Range
 from ..flops import FlopCount, mlp_flops
 from .base import INR
-from .layers import _textbook_ops, default_bias_init_, linear, siren_init_
+from .layers import MLPParts, _textbook_ops, default_bias_init_, linear, siren_init_
 from .registry import register
 from .siren import W0
 
@@ -70,6 +72,21 @@ def _finer_reference(z, w0, scale_grad):
     return torch.sin(w0 * (scale if scale_grad else scale.detach()) * z)
 
 
+@torch.no_grad()
+def _init_layers_(layers, w0: float, bias_scale: float | None) -> None:
+    for i, layer in enumerate(layers):
+        # weights: SIREN's rule (Sitzmann et al. sec. 3.2), the FINER code's init_weights,
+        # the output layer included
+        siren_init_(layer.weight, layer.in_features, w0, first=(i == 0))
+        default_bias_init_(layer.bias, layer.in_features)
+    if bias_scale is not None:  # FINER sec. 3.3: the first bias selects frequencies
+        layers[0].bias.uniform_(-bias_scale, bias_scale)
+
+
+def _activate(z: torch.Tensor, i: int, w0: float, w0_initial: float, scale_grad: bool) -> torch.Tensor:
+    return finer(z, w0_initial if i == 0 else w0, scale_grad)
+
+
 @register("finer")
 class Finer(INR):
     pointwise = True
@@ -91,21 +108,20 @@ class Finer(INR):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.init_()
 
-    @torch.no_grad()
+    def parts(self) -> MLPParts:
+        """The activation and initialisation, for composites (ensemble members)."""
+        return MLPParts(partial(_activate, w0=self.w0, w0_initial=self.w0_initial,
+                                scale_grad=self.scale_grad),
+                        partial(_init_layers_, w0=self.w0, bias_scale=self.bias_scale))
+
     def init_(self):
-        for i, layer in enumerate(self.layers):
-            # weights: SIREN's rule (Sitzmann et al. sec. 3.2), the FINER code's init_weights,
-            # the output layer included
-            siren_init_(layer.weight, layer.in_features, self.w0, first=(i == 0))
-            default_bias_init_(layer.bias, layer.in_features)
-        if self.bias_scale is not None:  # FINER sec. 3.3: the first bias selects frequencies
-            self.layers[0].bias.uniform_(-self.bias_scale, self.bias_scale)
+        self.parts().init_layers_(self.layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
         for i, layer in enumerate(self.layers[:-1]):
-            h = finer(linear(h, layer.weight, layer.bias), self.w0_initial if i == 0 else self.w0,
-                      self.scale_grad)
+            h = _activate(linear(h, layer.weight, layer.bias), i, self.w0, self.w0_initial,
+                          self.scale_grad)
         last = self.layers[-1]
         return linear(h, last.weight, last.bias)
 

@@ -15,13 +15,15 @@ per direction (`_GaussFn`, as `layers.sine`); `forward_reference` is the textboo
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
 from ..checks import Range
 from ..flops import FlopCount, mlp_flops
 from .base import INR
-from .layers import _textbook_ops, default_bias_init_, linear
+from .layers import MLPParts, _textbook_ops, default_bias_init_, linear
 from .registry import register
 
 # exp(-(s z)^2) in float32 is 0 for s |z| > 9.4: past 1e4 every unit is 0 unless |z| < 1e-3
@@ -65,6 +67,16 @@ def torch_default_init_(layer: nn.Linear) -> None:
     default_bias_init_(layer.bias, layer.in_features)
 
 
+def _init_layers_(layers) -> None:
+    # the paper (sec. 4) and WIRE's gauss.py keep PyTorch's default initialisation
+    for layer in layers:
+        torch_default_init_(layer)
+
+
+def _activate(z: torch.Tensor, i: int, scale: float) -> torch.Tensor:
+    return gauss(z, scale)
+
+
 @register("gauss")
 class Gauss(INR):
     pointwise = True
@@ -83,10 +95,12 @@ class Gauss(INR):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.init_()
 
+    def parts(self) -> MLPParts:
+        """The activation and initialisation, for composites (ensemble members)."""
+        return MLPParts(partial(_activate, scale=self.scale), _init_layers_)
+
     def init_(self):
-        # the paper (sec. 4) and WIRE's gauss.py keep PyTorch's default initialisation
-        for layer in self.layers:
-            torch_default_init_(layer)
+        self.parts().init_layers_(self.layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -133,6 +135,19 @@ def make_activation(name: str, w0: float = 30.0, slope: float = 0.2) -> tuple[nn
         return Sine(w0), "sine"
     from ..errors import InrlabError
     raise InrlabError(f"unknown activation '{name}' (choose relu, leaky_relu or sine)")
+
+
+@dataclass(frozen=True)
+class MLPParts:
+    """What a plain MLP family (linear layers, one elementwise activation after each but the
+    last) offers to a composite that runs many of its networks batched (ensemble members), so
+    the composite needs no code of its own per family: `activate(z, i)`, the activation after
+    linear layer i, and `init_layers_(layers)`, the family's initialisation drawn into any
+    layers with `weight`, `bias` and `in_features` (nn.Linear, BatchedLinear's (G, out, in)
+    stacks). Both are plain functions (module-level, or partials of them), so they pickle."""
+
+    activate: Callable[[torch.Tensor, int], torch.Tensor]
+    init_layers_: Callable[[list], None]
 
 
 @torch.no_grad()
