@@ -397,7 +397,11 @@ def study_lock(folder: Path):
         os.close(fd)
 
 
-def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume=None) -> int:
+def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume=None, compare=None) -> int:
+    """Run the notebooks; `compare`: an earlier run folder, compared with this one at the end
+    (compare.html, see compare_runs)."""
+    if compare is not None and not (Path(compare) / "status.json").is_file():
+        raise InrlabError(f"--compare folder '{compare}' holds no study run (no status.json)")
     folder = notebooks_dir()
     profiles = load_profile(profile, folder)
     notebooks = _select(list_notebooks(folder), only)
@@ -424,7 +428,10 @@ def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume
                                     "--out")
     out_root.mkdir(parents=True, exist_ok=True)
     with study_lock(out_root):
-        return _run(profile, profiles, notebooks, out_root, jobs, resume)
+        code = _run(profile, profiles, notebooks, out_root, jobs, resume)
+        if compare is not None and code != 130:
+            print(f"[study] compared with {compare} -> {compare_runs(out_root, compare)}", flush=True)
+        return code
 
 
 def run_info(profile: str) -> dict:

@@ -437,3 +437,14 @@ def test_reportspec_labels_units_and_headlines():
     assert reportspec.headline("01_spectral_bias", {}) is None
     assert set(reportspec.NOTEBOOKS) == set(_notebooks_on_disk())  # every notebook has a question
     assert all(s.question.endswith("?") and s.headline for s in reportspec.NOTEBOOKS.values())
+
+
+def test_study_compare_with_an_earlier_run(lab, capsys):
+    assert study.run_study("quick", out=str(lab / "old"), only=["a_first"]) == 0
+    with pytest.raises(InrlabError, match="--compare folder 'nowhere' holds no study run"):
+        study.run_study("quick", out=str(lab / "new"), only=["a_first"], compare="nowhere")
+    assert study.run_study("broken", out=str(lab / "new"), only=["a_first"], compare=str(lab / "old")) == 1
+    assert f"compared with {lab / 'old'} -> {lab / 'new' / 'compare.html'}" in capsys.readouterr().out
+    page = (lab / "new" / "compare.html").read_text()
+    row = page[page.index("title='value'"):].split("</tr>")[0]
+    assert "6" in row and "2" in row and "-4" in row  # value = 2 * steps: 6 before, 2 now
