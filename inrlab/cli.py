@@ -81,6 +81,8 @@ def cmd_fit(args) -> int:
         "psnr_heldout": history.final["psnr_heldout"],
         "seconds": round(history.final["seconds"], 3),
         "steps": history.final["steps"],
+        "lr": history.config["lr"], "betas": history.config["betas"], "eps": history.config["eps"],
+        "lr_from": history.config["lr_from"],
         "signal": signal.describe(),
         "config": model.config["kwargs"],
     }
@@ -90,17 +92,19 @@ def cmd_fit(args) -> int:
         held = f", held-out {result['psnr_heldout']:.2f} dB" if result["psnr_heldout"] is not None else ""
         print(f"{args.model} on {result['signal']}: {result['params']:,} params, "
               f"{result['flops_forward'] / 1e9:.3f} GFLOPs/render, fit PSNR {result['psnr']:.2f} dB"
-              f"{held}, {result['steps']} steps in {result['seconds']:.1f} s")
+              f"{held}, {result['steps']} steps in {result['seconds']:.1f} s at lr {result['lr']:g}"
+              f"{' (the family default)' if result['lr_from'] == 'family' else ''}")
     return 0
 
 
 def cmd_models(args) -> int:
     from . import models
+    from .defaults import describe
 
     for name in models.available():
         params = models.parameters(name)
         desc = ", ".join(f"{k}={p.default!r}" for k, p in params.items())
-        print(f"{name}: {desc}")
+        print(f"{name}: {desc}; Adam {describe(name)}")
     return 0
 
 
@@ -108,7 +112,7 @@ def cmd_study(args) -> int:
     from .study import run_study
 
     return run_study(profile=args.profile, only=args.only, out=args.out, jobs=args.jobs,
-                     resume=args.resume)
+                     resume=args.resume, compare=args.compare)
 
 
 def cmd_claims(args) -> int:
@@ -145,7 +149,8 @@ def make_parser() -> argparse.ArgumentParser:
     f.add_argument("--size", type=int, default=None, help="image side (longer side) in pixels")
     f.add_argument("--gray", action="store_true", help="convert an RGB image to gray")
     f.add_argument("--steps", type=int, default=1000)
-    f.add_argument("--lr", type=float, default=1e-4)
+    f.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate (default: the model family's own, see `inrlab models`)")
     f.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: full batch)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--device", default="auto")
@@ -171,6 +176,8 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="output folder (default runs/<timestamp>)")
     s.add_argument("--jobs", type=int, default=1, help="notebooks to run at once")
     s.add_argument("--resume", default=None, help="a previous run folder: skip finished notebooks")
+    s.add_argument("--compare", default=None, metavar="RUN_DIR",
+                   help="an earlier run folder; writes compare.html beside this run's index.html")
     s.set_defaults(func=cmd_study)
 
     c = sub.add_parser("claims", help="the claims ledger: list the claims, or judge a study run")

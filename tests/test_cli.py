@@ -59,3 +59,9 @@ def test_models_lists_every_family(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "siren:" in out and "width=256" in out
+
+
+def test_study_compare_flag_refuses_a_folder_without_a_run(tmp_path, capsys):
+    assert main(["study", "--only", "00", "--out", str(tmp_path / "new"), "--compare", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--compare folder" in err and "no study run" in err
