@@ -63,6 +63,9 @@ class Claim:
     convention: str = "ours"
     figure: str = ""
     gpu_note: str = ""
+    # protocol keys that must be the paper's for levels to compare: where one differs, a
+    # 'reproduced' (levels within tolerance) counts only as 'ordering reproduced'
+    levels_need: tuple = ()
 
     def describe(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k != "check"}
@@ -74,14 +77,14 @@ _CLAIMS: dict[str, Claim] = {}
 
 def claim(id: str, *, paper: str, where: str, notebook: str, statement: str,
           paper_values: dict | None = None, protocol: dict | None = None,
-          convention: str = "ours", figure: str = "", gpu_note: str = ""):
+          convention: str = "ours", figure: str = "", gpu_note: str = "", levels_need: tuple = ()):
     """Decorator: register a check function as the claim `id`."""
 
     def deco(fn):
         if id in _CLAIMS:
             raise RuntimeError(f"claim '{id}' registered twice")
         _CLAIMS[id] = Claim(id, paper, where, notebook, statement, dict(paper_values or {}),
-                            dict(protocol or {}), fn, convention, figure, gpu_note)
+                            dict(protocol or {}), fn, convention, figure, gpu_note, tuple(levels_need))
         return fn
 
     return deco
@@ -158,15 +161,20 @@ def ranking(measured: dict, order: list, paper: dict | None = None, tol_db: floa
         raise NotRun(f"the run has no {', '.join(map(str, missing))}")
     stats = {k: stat(measured[k]) for k in order}
     shown = {str(k): str(stats[k]) for k in order}
+    # every pair is judged, so a clear reversal further down is not hidden by a pair that lacks seeds
+    reversed_, noisy, unsure = [], [], []
     for hi, lo in zip(order[:-1], order[1:]):
         d, why = difference(measured[hi], measured[lo])
         if d.mean <= 0:
-            return Outcome("not reproduced", shown, f"{lo} ({stats[lo].mean:.2f}) is not below "
-                                                    f"{hi} ({stats[hi].mean:.2f} {unit})")
-        if why and why.startswith("within noise"):
-            return Outcome("not reproduced", shown, f"{hi} vs {lo}: {why}")
-        if why:
-            return Outcome("not run", shown, f"{hi} vs {lo}: {why}")
+            reversed_.append(f"{lo} ({stats[lo].mean:.2f}) is not below {hi} ({stats[hi].mean:.2f} {unit})")
+        elif why and why.startswith("within noise"):
+            noisy.append(f"{hi} vs {lo}: {why}")
+        elif why:
+            unsure.append(f"{hi} vs {lo}: {why}")
+    if reversed_ or noisy:
+        return Outcome("not reproduced", shown, "; ".join(reversed_ + noisy))
+    if unsure:
+        return Outcome("not run", shown, "; ".join(unsure))
     chain = " > ".join(map(str, order))
     if paper and all(k in paper for k in order):
         off = {k: stats[k].mean - paper[k] for k in order}
@@ -246,6 +254,12 @@ def evaluate(c: Claim, metrics: dict | None, why_not: str = "") -> Row:
             outcome = Outcome("not run", {}, str(e))
         except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError) as e:
             outcome = Outcome("not run", {}, f"the metrics could not be read ({type(e).__name__}: {e})")
+    if outcome.verdict == "reproduced" and metrics is not None:
+        other = [k for k in c.levels_need if k in c.protocol and any(d.startswith(f"{k} ") for d in diffs)]
+        if other:
+            outcome.verdict = "ordering reproduced"
+            outcome.detail = (f"{outcome.detail}; levels not comparable: the run's {', '.join(other)} "
+                              f"differ from the paper's")
     if outcome.verdict == "not run" and c.gpu_note:
         outcome.detail = f"{outcome.detail}; {c.gpu_note}" if outcome.detail else c.gpu_note
     return Row(c.id, c.paper, c.where, c.notebook, c.statement, c.convention, c.paper_values,

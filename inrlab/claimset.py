@@ -137,7 +137,7 @@ def _fig3_paper(m):
        figure="reconstructions",
        statement="At equal parameters (0.464M) the 64²-head model generalizes better at 512² than SIREN and FF.",
        paper_values={"MH": 26.5, "FF": 22.5, "SIREN": 15.0},
-       protocol={**{k: GEN_PROTOCOL[k] for k in ("train_size", "test_size", "width", "depth")},
+       levels_need=('train_size', 'test_size', 'compare_steps'), protocol={**{k: GEN_PROTOCOL[k] for k in ("train_size", "test_size", "width", "depth")},
                  "compare_grid": 64, "compare_steps": 250})
 def _fig5(m):
     """a64_test_psnr_mh / _ff / _siren: test PSNR (a value or a list over seeds) of the
@@ -175,7 +175,7 @@ TABLE_I_PROTOCOL = {"table_size": 128, "table_steps": 500, "lr": 0.0001}
 @claim("enrp-table1", paper=ENRP, where="Table I", notebook="03_ensemble_search", figure="fig4_psnr_vs_step",
        convention="paper's: fit PSNR on [-1, 1] data, 20 log10(1 / RMSE)",
        statement="After 500 steps at 128², ENRP-S1..S4 reach higher PSNR than SIREN 3x256, rising with M.",
-       paper_values=TABLE_I, protocol=TABLE_I_PROTOCOL)
+       paper_values=TABLE_I, levels_need=('table_size', 'table_steps'), protocol=TABLE_I_PROTOCOL)
 def _table1(m):
     """table_i: {name: {psnr_enrp, ...}} (values or lists over seeds)."""
     rows = need(m, "table_i")
@@ -279,7 +279,7 @@ TABLE_II = {"SIREN": 44.56, "P M=2": 36.02, "P M=4": 35.91, "P M=8": 36.26, "P M
        convention="paper's: PSNR on [-1, 1] audio, 20 log10(1 / RMSE)",
        statement="On the Bach clip, ENRP-P4 (M = 32) beats SIREN 3x256, which beats P3 (M = 16), after 500 steps.",
        paper_values={"P4": 50.89, "SIREN": 44.56, "P3": 42.23},
-       protocol={"audio": "gt_bach.wav, 308,207 samples at 44100 Hz", "audio_steps": 500},
+       levels_need=('audio', 'audio_steps'), protocol={"audio": "gt_bach.wav, 308,207 samples at 44100 Hz", "audio_steps": 500},
        gpu_note="the Bach clip at 500 steps is about 35 min on 2 CPU cores (the benchmark: 4 s a SIREN step): "
                 "the paper profile with audio_wav set runs it on a GPU")
 def _table2(m):
@@ -364,7 +364,7 @@ _SINE = [("sine fine-to-coarse", "LeakyReLU fine-to-coarse"), ("sine quad-tree",
 @claim("loe-table1-arrangement", paper=LOE, where="Table I", notebook="04_loe_activations",
        figure="psnr_vs_step_all", convention="paper's: peak fit PSNR over training",
        statement="Fine-to-coarse tiles beat the quad-tree, with LeakyReLU and with sine.",
-       paper_values=LOE_TABLE, protocol=LOE_PROTOCOL)
+       paper_values=LOE_TABLE, levels_need=('image', 'size', 'heldout'), protocol=LOE_PROTOCOL)
 def _arrangement_peak(m):
     return _loe_pairs(m, "peak", _ARRANGE, LOE_TABLE)
 
@@ -380,7 +380,7 @@ def _arrangement_final(m):
 @claim("loe-table1-sine", paper=LOE, where="Table I", notebook="04_loe_activations", figure="psnr_vs_step_sine",
        convention="paper's: peak fit PSNR over training",
        statement="Sine beats LeakyReLU in both tile arrangements.",
-       paper_values=LOE_TABLE, protocol=LOE_PROTOCOL)
+       paper_values=LOE_TABLE, levels_need=('image', 'size', 'heldout'), protocol=LOE_PROTOCOL)
 def _sine(m):
     return _loe_pairs(m, "peak", _SINE, LOE_TABLE)
 
@@ -388,7 +388,7 @@ def _sine(m):
 @claim("loe-sine-no-init", paper=LOE, where="abstract, sec. III", notebook="04_loe_activations",
        figure="psnr_vs_step_sine", convention="paper's: peak fit PSNR over training",
        statement="Sine trains in LoE without any special initialization scheme.",
-       paper_values={"sine fine-to-coarse": 39.05}, protocol=LOE_PROTOCOL)
+       paper_values={"sine fine-to-coarse": 39.05}, levels_need=('image', 'size', 'heldout'), protocol=LOE_PROTOCOL)
 def _no_init(m):
     """table_seeds (default-init sine runs) and mean_psnr (what predicting the mean scores)."""
     runs = _loe_runs(m, "peak")
