@@ -94,6 +94,7 @@ CASES = [
     ("spectral-bias-relu", _bands(-20, -1, -5), "ordering reproduced"),
     ("spectral-bias-relu", _bands(-5, -5, -5), "not reproduced"),
     ("spectral-bias-relu", {}, "not run"),
+    ("spectral-bias-relu", _bands(0.4, 0.7, 0.7), "not run"),
     ("mh-fig4-heads", _heads({1: {1: 40, 64: 15}, 16: {1: 42, 64: 30}, 256: {1: 45, 64: 44}}), "reproduced"),
     ("mh-fig4-heads", _heads({1: {1: 40, 64: 15}, 256: {1: 45, 64: 30}}), "ordering reproduced"),
     ("mh-fig4-heads", _heads({1: {1: 40, 64: 15}, 256: {1: 40, 64: 15}}), "not reproduced"),
