@@ -323,3 +323,19 @@ def test_gauss_and_finer_are_ensemble_members(member, kw):
         assert model.layers[1].weight.abs().max() <= 1 / math.sqrt(8)
     with pytest.raises(InrlabError, match="does not apply to member"):
         models.build("ensemble", member="siren", scale=3.0)
+
+
+def test_gaussian_windows_stay_above_subnormal_floats():
+    # a subnormal product costs ~100x on CPU: windows are floored at exp(-30) (~1e-13)
+    from inrlab.models.gauss import EXP_FLOOR
+    from inrlab.models.wire import gabor
+
+    z = torch.linspace(-3, 3, 1001).requires_grad_()
+    y = gauss(z, 10.0)
+    exact = torch.exp(-(10.0 * z.detach()) ** 2)
+    assert float(y.min()) == pytest.approx(math.exp(-EXP_FLOOR), rel=1e-5)
+    assert float((y - exact).abs().max()) <= math.exp(-EXP_FLOOR)
+    (g,) = torch.autograd.grad(y.sum(), z)
+    assert torch.equal(g[exact < math.exp(-EXP_FLOOR) / 2], torch.zeros_like(g[exact < math.exp(-EXP_FLOOR) / 2]))
+    w = gabor(z.detach()[:, None], None, 20.0, 30.0)
+    assert float(w.abs().max(1).values.min()) > torch.finfo(torch.float32).tiny
