@@ -21,6 +21,7 @@ import torch
 from .atomic import atomic_write
 from .checks import (COMPILE_MODES, available_memory, check_callbacks, check_device, check_number,
                      check_output_file, check_seed, check_training_memory, refuse_special_file)
+from .defaults import adam_settings
 from .errors import InrlabError, TrainingDiverged
 from .metrics import psnr, psnr_from_mse
 from .signals import Signal, fingerprint
@@ -221,7 +222,8 @@ def _synchronize(dev: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1e-4, *,
+def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float | None = None, *,
+        betas: tuple[float, float] | None = None, eps: float | None = None,
         batch_size: int | None = None, schedule=None, seed: int = 0, device="auto",
         progress: bool = True, callbacks: Iterable[Callable[[FitState], object]] = (),
         callback_every: int = 10, eval_every: int | None = None,
@@ -232,6 +234,10 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
     """Train `model` to reproduce `signal`; return its History.
 
     steps: total optimizer steps (a resumed run continues up to this number).
+    lr, betas, eps: Adam's; None takes the model family's own default (`defaults.adam_settings`:
+    the lr its recorded sweep chose, the betas / eps its paper trains with, else torch's).
+    History.config records the values that ran ('lr', 'betas', 'eps') and 'lr_from' ('family'
+    or 'argument').
     batch_size: None for full batch; else random mini-batches drawn without replacement per
     epoch from a generator seeded by `seed`. eval_every: how often to record PSNR (default
     about 50 points over the run). target_psnr: stop once fit PSNR reaches it. callbacks:
@@ -254,8 +260,19 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
         raise InrlabError(f"fit(): model must be a torch.nn.Module (e.g. models.build('siren', "
                           f"signal=...)), got {type(model).__name__}")
     _positive_int("steps", steps)
+    own = adam_settings(model)
+    lr_from = "family" if lr is None else "argument"
+    lr = own["lr"] if lr is None else lr
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
         raise InrlabError(f"learning rate must be a positive number, got {lr!r}")
+    betas = own["betas"] if betas is None else betas
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+        raise InrlabError(f"betas must be two numbers in [0, 1), got {betas!r}")
+    betas = (float(betas[0]), float(betas[1]))
+    eps = own["eps"] if eps is None else eps
+    if not (isinstance(eps, (int, float)) and not isinstance(eps, bool) and math.isfinite(eps) and eps >= 0):
+        raise InrlabError(f"eps must be a non-negative number, got {eps!r}")
     _check_compatible(model, signal)
     seed = check_seed(seed)
     if batch_size is not None:
@@ -305,15 +322,16 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float = 1
     if fused is None:
         fused = dev.type in ("cpu", "cuda")
     try:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=fused)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=betas, eps=eps, fused=fused)
     except (RuntimeError, TypeError):
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=betas, eps=eps)
     factor = make_schedule(schedule, steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor) if factor else None
 
     history = History(config={
         "model": getattr(model, "config", None), "signal": signal.name,
         "signal_fingerprint": fingerprint(signal), "steps": steps, "lr": lr,
+        "betas": list(betas), "eps": eps, "lr_from": lr_from,
         "batch_size": batch_size, "schedule": schedule if isinstance(schedule, (str, type(None))) else "custom",
         "seed": seed, "device": str(dev), "compile": compile, "amp": amp})
     start, perm, pos = 0, None, 0

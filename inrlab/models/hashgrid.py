@@ -22,7 +22,8 @@ that comes back unchanged (fit passes the same one every step; `CoordsMemo`).
 Differences from the paper's code: tiny-cuda-nn offsets positions by half a cell and sizes
 levels slightly differently, and its fully-fused MLP has no biases; we follow the paper's
 formulas and keep nn.Linear biases. With `resolution` (filled from the training signal by
-build(signal=...)) the finest resolution defaults to the signal's longest side, else 512.
+build(signal=...)) the finest resolution defaults to the signal's longest side (at least the
+base resolution), else 512.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def spatial_hash(corner: torch.Tensor, table_size: int) -> torch.Tensor:
 @register("hashgrid")
 class HashGrid(EncodedReluMLP):
     lookup_tables = ("table",)
+    # paper sec. 4: Adam betas (0.9, 0.99), eps 1e-15 (tiny table gradients), lr 1e-2
+    adam = {"lr": 1e-2, "betas": (0.9, 0.99), "eps": 1e-15}
     ranges = {**EncodedReluMLP.ranges, "levels": Range(1, 64, why="the paper uses 16"),
               "features": Range(1, 64), "table_size": Range(1, 2 ** 30), "base_resolution": RES,
               "finest_resolution": RES, "resolution": Range(2, MAX_SIDE)}
@@ -78,8 +81,9 @@ class HashGrid(EncodedReluMLP):
             raise ValueError(f"dim_in must be at most {len(PRIMES)} (one hash prime per axis), got {dim_in}")
         if table_size < 1 or table_size & (table_size - 1):
             raise ValueError(f"table_size must be a power of two, got table_size={table_size}")
-        if finest_resolution is None:
-            finest_resolution = max(parse_grid(resolution, dim_in, "resolution")) if resolution else 512
+        if finest_resolution is None:   # the signal's longest side (never below the base)
+            side = max(parse_grid(resolution, dim_in, "resolution")) if resolution else 512
+            finest_resolution = max(side, base_resolution)
         if finest_resolution < base_resolution:
             raise ValueError(f"finest_resolution must be >= base_resolution, got "
                              f"finest_resolution={finest_resolution}, base_resolution={base_resolution}")
