@@ -109,6 +109,11 @@ def _peak(m, key):
     if best == len(test) - 1:
         return Outcome("not reproduced", shown, "test PSNR kept rising up to the most heads: no peak, no collapse")
     drop = test[best] - test[-1]
+    train = [stat(v).mean for v in need(sweep, "train")]
+    if drop >= 3 and train[-1] < train[best]:
+        raise NotRun(f"test PSNR falls after {heads[best]} heads, but so does train PSNR ({train[best]:.1f} -> "
+                     f"{train[-1]:.1f} dB at {heads[-1]} heads): the many-head models are under-trained, so the "
+                     f"sweep cannot tell generalization from fitting")
     if 2 <= sides[best] <= 8 and drop >= 3:
         return Outcome("reproduced", shown, f"peak at {sides[best]:g}-pixel cells (paper: 4), "
                                             f"then {drop:.1f} dB lower at {heads[-1]} heads")

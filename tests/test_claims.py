@@ -19,8 +19,9 @@ def _heads(rows):
     return {"mh_psnr_by_octave": {str(h): {str(o): v for o, v in octs.items()} for h, octs in rows.items()}}
 
 
-def _sweep(key, heads, test, train_size=256):
-    return {"train_size": train_size, key: {"heads": heads, "train": [0.0] * len(heads), "test": test}}
+def _sweep(key, heads, test, train_size=256, train=None):
+    train = train if train is not None else [20.0 + 10 * i for i in range(len(heads))]   # rising with heads
+    return {"train_size": train_size, key: {"heads": heads, "train": train, "test": test}}
 
 
 def _fig5(mh, ff, siren):
@@ -104,6 +105,7 @@ CASES = [
     ("mh-fig3-peak", _sweep("sweep", [1, 4096, 65536], [20, 24, 27]), "not reproduced"),
     ("mh-fig3-peak", _sweep("sweep", [1, 4096, 65536], [20, 27, 26]), "not reproduced"),
     ("mh-fig3-peak", _sweep("sweep", [1, 4, 16], [20, 27, 10]), "not run"),
+    ("mh-fig3-peak", _sweep("sweep", [1, 4096, 65536], [20, 27, 10], train=[20, 30, 12]), "not run"),
     ("mh-fig3-peak", _sweep("sweep_align_corners", [1, 4096, 65536], [20, 27, 10]), "not run"),
     ("mh-fig3-peak-paper-coords", _sweep("sweep_align_corners", [1, 4096, 65536], [20, 27, 10]), "reproduced"),
     ("mh-fig3-peak-paper-coords", _sweep("sweep_align_corners", [1, 256, 4096, 65536], [20, 27, 22, 10]),
