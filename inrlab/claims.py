@@ -165,12 +165,12 @@ def ranking(measured: dict, order: list, paper: dict | None = None, tol_db: floa
     reversed_, noisy, unsure = [], [], []
     for hi, lo in zip(order[:-1], order[1:]):
         d, why = difference(measured[hi], measured[lo])
-        if d.mean <= 0:
-            reversed_.append(f"{lo} ({stats[lo].mean:.2f}) is not below {hi} ({stats[hi].mean:.2f} {unit})")
-        elif why and why.startswith("within noise"):
+        if why and why.startswith("within noise"):
             noisy.append(f"{hi} vs {lo}: {why}")
-        elif why:
+        elif why:  # too few seeds for a gap this small, whichever its sign
             unsure.append(f"{hi} vs {lo}: {why}")
+        elif d.mean <= 0:
+            reversed_.append(f"{lo} ({stats[lo].mean:.2f}) is not below {hi} ({stats[hi].mean:.2f} {unit})")
     if reversed_ or noisy:
         return Outcome("not reproduced", shown, "; ".join(reversed_ + noisy))
     if unsure:

@@ -220,6 +220,11 @@ def test_a_reversal_is_not_hidden_by_a_pair_without_seeds():
     assert "SIREN (50.00) is not below S1 (36.00 dB)" in row.detail
 
 
+def test_a_small_reversal_on_one_seed_is_not_run():
+    row = claims.evaluate(claims.get("enrp-table2-audio"), _audio(44.0, 42.0, 43.5))
+    assert row.verdict == "not run" and "needs at least 3 seeds" in row.detail
+
+
 def test_every_claim_can_fail_and_be_not_run():
     covered = {}
     for cid, _, verdict in CASES:
