@@ -79,6 +79,9 @@ def cmd_fit(args) -> int:
         "flops_forward": forward_flops(model, signal.shape).total,
         "psnr": history.final["psnr"],
         "psnr_heldout": history.final["psnr_heldout"],
+        "ssim": history.final["ssim"],
+        "ssim_heldout": history.final["ssim_heldout"],
+        "ssim_note": history.final["ssim_note"],
         "seconds": round(history.final["seconds"], 3),
         "steps": history.final["steps"],
         "lr": history.config["lr"], "betas": history.config["betas"], "eps": history.config["eps"],
@@ -90,6 +93,10 @@ def cmd_fit(args) -> int:
         print(json.dumps(result))
     else:
         held = f", held-out {result['psnr_heldout']:.2f} dB" if result["psnr_heldout"] is not None else ""
+        if result["ssim"] is not None:
+            held += f", SSIM {result['ssim']:.4f}"
+        if result["ssim_heldout"] is not None:
+            held += f" (held-out {result['ssim_heldout']:.4f})"
         print(f"{args.model} on {result['signal']}: {result['params']:,} params, "
               f"{result['flops_forward'] / 1e9:.3f} GFLOPs/render, fit PSNR {result['psnr']:.2f} dB"
               f"{held}, {result['steps']} steps in {result['seconds']:.1f} s at lr {result['lr']:g}"

@@ -52,13 +52,18 @@ def psnr_enrp(pred, target, value_range=(0.0, 1.0), clip: bool = True) -> float:
     return psnr_from_mse(err, 1.0)
 
 
+SSIM_MIN_SIDE = 7   # scikit-image's default window is 7 x 7
+
+
 def ssim(pred_grid, target_grid, value_range=(0.0, 1.0)) -> float:
-    """SSIM (scikit-image) of two (H, W, C) arrays, predictions clipped; NaN if too small."""
+    """SSIM (scikit-image's structural_similarity, its default 7 x 7 uniform window, channels
+    averaged) of two (H, W, C) arrays with data_range = hi - lo of `value_range`, predictions
+    clipped to it; NaN if smaller than the window."""
     from skimage.metrics import structural_similarity
 
     p = np.clip(np.asarray(pred_grid, dtype=np.float64), *value_range)
     t = np.asarray(target_grid, dtype=np.float64)
-    if p.ndim != 3 or min(p.shape[:2]) < 7:
+    if p.ndim != 3 or min(p.shape[:2]) < SSIM_MIN_SIDE:
         return float("nan")
     return float(structural_similarity(t, p, data_range=value_range[1] - value_range[0],
                                        channel_axis=-1))

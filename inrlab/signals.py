@@ -100,6 +100,19 @@ class Signal:
         return replace(self, coords=self.coords.to(device), values=self.values.to(device),
                        heldout=held)
 
+    def image_grid(self) -> tuple[torch.Tensor | None, tuple[int, int]] | None:
+        """(sample indices, (H, W)) of samples that form a complete 2-D image grid, row-major:
+        every sample (indices None) when the signal is laid out as an image; the sub-lattice a
+        held-out set declares in meta['image_grid'] (`split_every_other`); None when there is
+        none (audio, scattered samples). SSIM is computed on this grid."""
+        if self.dim_in == 2 and len(self.shape) == 2:
+            return None, tuple(self.shape)
+        declared = self.meta.get("image_grid")
+        if declared is not None:
+            index, shape = declared
+            return index, tuple(shape)
+        return None
+
     def describe(self) -> str:
         held = f", held-out {self.heldout.n} samples" if self.heldout is not None else ""
         return f"{self.name}: {'x'.join(map(str, self.shape))} x {self.channels} ch{held}"
@@ -404,9 +417,15 @@ def split_every_other(signal: Signal) -> Signal:
     idx = np.indices(signal.shape).reshape(len(signal.shape), -1)
     train = torch.from_numpy((idx % 2 == 0).all(axis=0))
     train_shape = tuple((s + 1) // 2 for s in signal.shape)
+    # the held-out samples odd along every axis form a complete image (every other pixel,
+    # offset by one): the held-out set's image grid, on which held-out SSIM is measured
+    odd = torch.from_numpy((idx % 2 == 1).all(axis=0))[~train]
+    meta = {}
+    if len(signal.shape) == 2 and min(signal.shape) >= 2:
+        meta["image_grid"] = (torch.nonzero(odd).reshape(-1), tuple(s // 2 for s in signal.shape))
     held = Signal(coords=signal.coords[~train], values=signal.values[~train],
                   shape=(int((~train).sum()),), value_range=signal.value_range,
-                  name=f"{signal.name}[held-out]", sample_rate=signal.sample_rate)
+                  name=f"{signal.name}[held-out]", sample_rate=signal.sample_rate, meta=meta)
     return replace(signal, coords=signal.coords[train], values=signal.values[train],
                    shape=train_shape, heldout=held, name=f"{signal.name}[even]",
                    meta={**signal.meta, "split": "every_other", "full_shape": signal.shape})

@@ -23,7 +23,7 @@ from .checks import (COMPILE_MODES, available_memory, check_callbacks, check_dev
                      check_output_file, check_seed, check_training_memory, refuse_special_file)
 from .defaults import adam_settings
 from .errors import InrlabError, TrainingDiverged
-from .metrics import psnr, psnr_from_mse
+from .metrics import SSIM_MIN_SIDE, psnr, psnr_from_mse, ssim
 from .signals import Signal, fingerprint
 
 
@@ -53,7 +53,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 class History:
     """What a fit recorded. Per step: the training loss (MSE before that step's update).
     Per evaluation (every `eval_every` steps and after the last step): fit PSNR, held-out PSNR
-    (None without a held-out set) and the training wall seconds so far (evaluation excluded)."""
+    (None without a held-out set) and the training wall seconds so far (evaluation excluded).
+    After the last step only (SSIM is costly): `ssim` on the training image and `ssim_heldout`
+    on the held-out image grid (`final_ssim`), with `ssim_note` saying why one is None."""
 
     step: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
@@ -62,14 +64,18 @@ class History:
     psnr_heldout: list[float | None] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     config: dict = field(default_factory=dict)
+    ssim: float | None = None
+    ssim_heldout: float | None = None
+    ssim_note: str | None = None
 
     @property
     def final(self) -> dict:
         """Metrics after the last step."""
+        ssim = {"ssim": self.ssim, "ssim_heldout": self.ssim_heldout, "ssim_note": self.ssim_note}
         if not self.eval_step:
-            return {"psnr": None, "psnr_heldout": None, "seconds": 0.0, "steps": 0}
+            return {"psnr": None, "psnr_heldout": None, "seconds": 0.0, "steps": 0, **ssim}
         return {"psnr": self.psnr[-1], "psnr_heldout": self.psnr_heldout[-1],
-                "seconds": self.seconds[-1], "steps": self.eval_step[-1]}
+                "seconds": self.seconds[-1], "steps": self.eval_step[-1], **ssim}
 
     def seconds_to(self, target_psnr: float) -> float | None:
         """Training seconds until fit PSNR first reached `target_psnr` (None if never)."""
@@ -199,6 +205,40 @@ def _positive_int(name, v, allow_zero=False):
     if isinstance(v, bool) or not isinstance(v, int) or v < (0 if allow_zero else 1):
         raise InrlabError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
                           f"integer, got {v!r}")
+
+
+def _image_ssim(model, signal: Signal) -> tuple[float | None, str | None]:
+    """SSIM of the model on `signal`'s image grid, or (None, why there is none)."""
+    grid = signal.image_grid()
+    if grid is None:
+        return None, f"'{signal.name}' has no image grid (SSIM is an image metric)"
+    index, (h, w) = grid
+    if min(h, w) < SSIM_MIN_SIDE:
+        return None, f"'{signal.name}' is {h}x{w}, smaller than SSIM's {SSIM_MIN_SIDE}-pixel window"
+    coords, values = signal.coords, signal.values
+    if index is not None:
+        index = index.to(coords.device)
+        coords, values = coords.index_select(0, index), values.index_select(0, index)
+    with torch.no_grad():
+        pred = model.predict(coords) if hasattr(model, "predict") else model(coords)
+    grid_of = lambda v: v.detach().float().cpu().numpy().reshape(h, w, -1)
+    return ssim(grid_of(pred), grid_of(values), signal.value_range), None
+
+
+def final_ssim(model, signal: Signal) -> tuple[float | None, float | None, str | None]:
+    """(SSIM on the training image, SSIM on the held-out image grid, a note on any None).
+
+    scikit-image's structural_similarity (7 x 7 uniform window, channels averaged) with
+    data_range = the signal's value range (hi - lo: 1 for [0, 1] images), predictions clipped
+    to that range (`metrics.ssim`). The held-out grid is the held-out image (resolution split)
+    or, for the every-other-pixel split, the held-out pixels odd along both axes, which form a
+    complete image (`Signal.image_grid`)."""
+    fit_ssim, note = _image_ssim(model, signal)
+    held, held_note = (None, None)
+    if signal.heldout is not None:
+        held, held_note = _image_ssim(model, signal.heldout)
+    notes = "; ".join(n for n in (note, held_note and f"held-out: {held_note}") if n)
+    return fit_ssim, held, notes or None
 
 
 @torch.no_grad()
@@ -462,6 +502,7 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float | N
         history.psnr.append(evaluate(model, data))
         history.psnr_heldout.append(evaluate(model, data.heldout) if data.heldout is not None else None)
         history.seconds.append(train_seconds)
+    history.ssim, history.ssim_heldout, history.ssim_note = final_ssim(model, data)
     if checkpoint is not None:
         save_checkpoint(checkpoint, model, optimizer, scheduler, history, step, gen,
                         extra=_sampler_state(perm, pos, scaler))
