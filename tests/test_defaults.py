@@ -96,3 +96,9 @@ def test_the_sweep_runs_and_picks_the_best_lr():
     assert defaults.best_lr(means) == {"a": 1e-2}
     assert math.isnan(defaults.mean_psnr({"x": {1e-3: [1.0, float("nan")]}})["x"][1e-3])
 
+
+def test_every_family_declares_the_lr_its_sweep_chose():
+    best = defaults.best_lr(defaults.mean_psnr(defaults.SWEEP))
+    assert set(best) == set(models.available()), "rerun python -m inrlab.defaults for new families"
+    for name, lr in best.items():
+        assert defaults.adam_settings(models.registry._constructor(name))["lr"] == lr, name

@@ -242,7 +242,7 @@ def test_rwf_and_checkpoint_rebuild(name):
     assert rwf.is_factorized(fact)
     # same function up to the rounding of exp(s) * (W / exp(s)), which WIRE's window
     # exp(-scale^2 |z|^2) (scale 30) amplifies about 1000-fold
-    scale = float(plain(x).abs().max())
+    scale = float(plain(x).detach().abs().max())
     assert torch.allclose(fact(x), plain(x), rtol=1e-5, atol=1e-4 * scale)
     again = models.rebuild(fact.config)
     again.load_state_dict(fact.state_dict())

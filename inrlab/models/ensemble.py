@@ -124,6 +124,7 @@ class Ensemble(INR):
     ranges = {**INR.ranges, "grid": Range(1, MAX_SIDE), "stack": SIZE,
               **{k: fam.ranges[k] for fam in (Siren, ReluMLP, FourierFeatures, Gauss, Finer)
                  for k in MEMBER_OPTIONS if k in fam.ranges}}
+    adam = {"lr": 1e-3}   # inrlab.defaults.SWEEP (SIREN members, the default)
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, grid: int | str | tuple[int, ...] = 2,
                  member: str = "siren", width: int = 128, depth: int = 1,

@@ -91,6 +91,7 @@ def _activate(z: torch.Tensor, i: int, w0: float, w0_initial: float, scale_grad:
 class Finer(INR):
     pointwise = True
     ranges = {**INR.ranges, "w0": W0, "w0_initial": W0, "bias_scale": BIAS_SCALE}
+    adam = {"lr": 0.0003}   # inrlab.defaults.SWEEP
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  w0: float = 30.0, w0_initial: float | None = None,

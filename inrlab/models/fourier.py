@@ -30,6 +30,7 @@ SIGMA = Range(0, 1e4, lo_open=True, why="2 pi B x keeps little phase precision i
 @register("ff")
 class FourierFeatures(EncodedReluMLP):
     ranges = {**INR.ranges, "sigma": SIGMA, "mapping_size": SIZE}
+    adam = {"lr": 0.001}   # inrlab.defaults.SWEEP
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 2,
                  sigma: float = 10.0, mapping_size: int = 256, two_pi: bool = True,

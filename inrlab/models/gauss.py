@@ -94,6 +94,7 @@ def _activate(z: torch.Tensor, i: int, scale: float) -> torch.Tensor:
 class Gauss(INR):
     pointwise = True
     ranges = {**INR.ranges, "scale": SCALE}
+    adam = {"lr": 0.0003}   # inrlab.defaults.SWEEP
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  scale: float = 10.0):

@@ -49,6 +49,7 @@ class ValueGrid(INR):
     pointwise = True
     factorizable = False
     lookup_tables = ("values",)
+    adam = {"lr": 0.03}   # inrlab.defaults.SWEEP
     ranges = {**INR.ranges, "resolution": Range(2, MAX_SIDE)}
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, resolution: int | str | tuple = 64):

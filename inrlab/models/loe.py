@@ -106,6 +106,7 @@ def parse_scales(scales, n_layers: int) -> list[float]:
 class LoE(INR):
     ranges = {**INR.ranges, "tiles": Range(1, MAX_SIDE), "resolution": Range(2, MAX_SIDE),
               "w0": W0, "slope": Range()}
+    adam = {"lr": 3e-3}   # inrlab.defaults.SWEEP (leaky_relu, the default)
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 64, depth: int = 8,
                  tiles: int | str | tuple = 2, arrangement: str = "fine_to_coarse",

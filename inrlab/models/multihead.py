@@ -73,6 +73,7 @@ class MultiHead(INR):
     axis, the s distinct local positions of the queried coordinates become linspace(-1, 1, s))."""
 
     ranges = {**INR.ranges, "grid": Range(1, MAX_SIDE), "alpha": SIZE, "wiring_seed": SEED}
+    adam = {"lr": 3e-3}   # inrlab.defaults.SWEEP
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  grid: int | str | tuple = 8, alpha: int = 32, wiring_seed: int = 0,

@@ -53,6 +53,7 @@ class EncodedReluMLP(INR):
 @register("relu")
 class ReluMLP(EncodedReluMLP):
     ranges = {**INR.ranges, "pe_freqs": PE_FREQS}
+    adam = {"lr": 3e-3}   # inrlab.defaults.SWEEP
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  pe_freqs: int = 0):
@@ -84,6 +85,7 @@ class ReluMLP(EncodedReluMLP):
 @register("relu_pe")
 class ReluPE(ReluMLP):
     """The ReLU MLP with positional encoding switched on by default."""
+    adam = {"lr": 1e-3}   # inrlab.defaults.SWEEP
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  pe_freqs: int = 8):

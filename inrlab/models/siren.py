@@ -27,6 +27,7 @@ W0 = Range(0, 1e5, lo_open=True, why="float32 keeps the sine's phase to ~0.01 ra
 class Siren(INR):
     pointwise = True
     ranges = {**INR.ranges, "w0": W0, "w0_initial": W0}
+    adam = {"lr": 0.001}   # inrlab.defaults.SWEEP
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  w0: float = 30.0, w0_initial: float | None = None):

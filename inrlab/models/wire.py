@@ -87,6 +87,7 @@ def gabor(a: torch.Tensor, b: torch.Tensor | None, w0: float, scale: float) -> t
 class Wire(INR):
     pointwise = True
     ranges = {**INR.ranges, "w0": W0, "scale": SCALE}
+    adam = {"lr": 0.001}   # inrlab.defaults.SWEEP
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 2,
                  w0: float = 20.0, scale: float = 30.0):
