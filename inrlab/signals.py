@@ -8,7 +8,7 @@ coordinates (linspace(-1, 1, n)); those put the same coordinate on different phy
 different resolutions, which is why we do not.
 
 Cells (the multi-head and ensemble models split the domain into a grid) use the same
-convention inside each cell: `partition` maps a coordinate to its cell and to a cell-local
+convention inside each cell: `cells.partition` maps a coordinate to its cell and to a cell-local
 coordinate in (-1, 1) that is again a pixel centre of the cell's own pixel grid.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .checks import check_seed, parse_signal_spec, refuse_special_file
-from .errors import InrlabError, nearest_valid
+from .errors import InrlabError
 
 MAX_SIDE = 16384  # refuse absurd sizes before allocating anything
 
@@ -299,109 +299,6 @@ def perlin(size=256, octaves: float = 4, seed: int = 0) -> Signal:
                      meta={"octaves": octaves, "seed": seed})
 
 
-# --------------------------------------------------------------------------- audio
-
-def _to_mono_float(data: np.ndarray, path: str) -> np.ndarray:
-    data = np.asarray(data)
-    if data.ndim == 2:
-        data = data.astype(np.float64).mean(axis=1) if data.dtype.kind == "f" else data
-    if data.dtype.kind == "u":  # 8-bit WAV is unsigned, centred at 128
-        bits = 8 * data.dtype.itemsize
-        data = (data.astype(np.float64) - 2 ** (bits - 1)) / 2 ** (bits - 1)
-    elif data.dtype.kind == "i":
-        data = data.astype(np.float64) / np.iinfo(data.dtype).max
-    elif data.dtype.kind != "f":
-        raise InrlabError(f"WAV file '{path}' has unsupported sample type {data.dtype}")
-    if data.ndim == 2:
-        data = data.mean(axis=1)
-    return data.astype(np.float64)
-
-
-def audio(source: str | os.PathLike | None = None, *, duration: float | None = None,
-          **synth_kw) -> Signal:
-    """Audio as a 1-D Signal: mono, amplitude scaled so max |x| = 1, value_range (-1, 1).
-
-    source: a WAV path (integer or float samples, any channel count: channels are averaged), or
-    None for the synthesized clip (`synth_audio`). duration: keep only the first seconds.
-    """
-    if source is None or str(source) == "synth":
-        data, rate, name = synth_audio(**synth_kw), synth_kw.get("sample_rate", 16000), "synth"
-    else:
-        from scipy.io import wavfile
-
-        path = str(source)
-        if not os.path.exists(path):
-            raise InrlabError(f"WAV file not found: '{path}'")
-        if os.path.isdir(path):
-            raise InrlabError(f"WAV path '{path}' is a directory")
-        refuse_special_file(path, "WAV path")
-        try:
-            import warnings
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                rate, raw = wavfile.read(path)
-        except Exception as e:
-            raise InrlabError(f"could not read WAV file '{path}': {e}") from None
-        data = _to_mono_float(raw, path)
-        name = Path(path).stem
-    if duration is not None:
-        _check_duration(duration)
-        data = data[: max(2, int(round(duration * rate)))]
-    if data.size < 2:
-        raise InrlabError(f"audio '{name}' has {data.size} samples; need at least 2")
-    if not np.isfinite(data).all():
-        raise InrlabError(f"audio '{name}' contains NaN or infinite samples")
-    peak = np.abs(data).max()
-    if peak == 0:
-        raise InrlabError(f"audio '{name}' is silent (all samples are zero)")
-    data = (data / peak).astype(np.float32)
-    return from_grid(data[:, None], name=name, value_range=(-1.0, 1.0), sample_rate=float(rate))
-
-
-def _check_duration(duration) -> None:
-    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not (
-            math.isfinite(duration) and duration > 0):
-        raise InrlabError(f"audio duration must be a positive number of seconds, got {duration!r}")
-
-
-def synth_audio(duration: float = 2.0, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
-    """A deterministic clip of plucked notes with harmonics (a stand-in for real music)."""
-    _check_duration(duration)
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
-        raise InrlabError(f"synth audio sample_rate must be a positive integer, got {sample_rate!r}")
-    if duration * sample_rate < 2 or duration * sample_rate > MAX_SIDE ** 2:
-        raise InrlabError(f"synth audio of {duration!r} s at {sample_rate} Hz must hold from 2 to "
-                          f"{MAX_SIDE ** 2} samples")
-    rng = np.random.default_rng(check_seed(seed))
-    t = np.arange(int(duration * sample_rate)) / sample_rate
-    out = np.zeros_like(t)
-    n_notes = max(1, int(duration * 4))
-    starts = np.linspace(0, duration, n_notes, endpoint=False)
-    scale = 220.0 * 2 ** (np.array([0, 2, 4, 5, 7, 9, 11, 12]) / 12)
-    for start in starts:
-        f0 = rng.choice(scale)
-        local = t - start
-        env = np.where(local >= 0, np.exp(-np.clip(local, 0, None) * 6.0), 0.0)
-        for k in range(1, 7):
-            out += env * np.sin(2 * np.pi * k * f0 * local) / k
-    return out
-
-
-def sine_mix(n: int = 1024, freqs: Sequence[float] = (2, 8, 32), seed: int = 0) -> Signal:
-    """A 1-D sum of sines, one per frequency (cycles across the domain), with seeded phases and
-    amplitudes 1/sqrt(rank), scaled so max |x| = 1: a target whose spectrum you choose."""
-    n = _check_size(n, "n")
-    if not freqs or any(not (isinstance(f, (int, float)) and f > 0) for f in freqs):
-        raise InrlabError(f"sine_mix freqs must be positive numbers, got {freqs!r}")
-    rng = np.random.default_rng(check_seed(seed))
-    x = (np.arange(n) + 0.5) / n
-    y = sum(np.sin(2 * np.pi * f * x + rng.uniform(0, 2 * np.pi)) / np.sqrt(i + 1)
-            for i, f in enumerate(freqs))
-    y = y / np.abs(y).max()
-    return from_grid(y[:, None], name=f"sines{'+'.join(f'{f:g}' for f in freqs)}",
-                     value_range=(-1.0, 1.0), meta={"freqs": list(freqs)})
-
-
 # --------------------------------------------------------------------------- held-out data
 
 def split_every_other(signal: Signal) -> Signal:
@@ -455,65 +352,6 @@ def image_resize(img: np.ndarray, size) -> np.ndarray:
     return np.clip(out, 0, 1).astype(np.float32)
 
 
-# --------------------------------------------------------------------------- cells
-
-def parse_grid(grid, dim: int, what: str = "grid") -> tuple[int, ...]:
-    """Cells per axis: an int (same for every axis), a sequence, or a string '8' / '8x4';
-    from 1 to MAX_SIDE per axis. `what` names the value in errors (grid, tiles, resolution)."""
-    if isinstance(grid, str):
-        try:
-            grid = tuple(int(g) for g in grid.lower().split("x"))
-        except ValueError:
-            raise InrlabError(f"{what} must be an integer or 'AxB', got {grid!r}") from None
-    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
-        grid = (int(grid),) * dim
-    if not isinstance(grid, (tuple, list)) or not all(
-            isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in grid):
-        raise InrlabError(f"{what} must be an integer or a tuple of integers, got {grid!r}")
-    grid = tuple(int(g) for g in grid)
-    if len(grid) == 1 and dim > 1:
-        grid = grid * dim
-    if len(grid) != dim:
-        raise InrlabError(f"{what} {grid} has {len(grid)} axes but the signal has {dim}")
-    if any(g < 1 for g in grid):
-        raise InrlabError(f"{what} must be >= 1 per axis, got {grid}")
-    if any(g > MAX_SIDE for g in grid):
-        raise InrlabError(f"{what} {grid} is larger than the limit of {MAX_SIDE} per axis")
-    return grid
-
-
-def check_grid(shape: Sequence[int], grid) -> tuple[int, ...]:
-    """Raise a clear error unless every axis of `shape` splits evenly into `grid` cells."""
-    grid = parse_grid(grid, len(shape))
-    for axis, (n, g) in enumerate(zip(shape, grid)):
-        if g > n:
-            raise InrlabError(f"grid {g} along axis {axis} is larger than the size {n}")
-        if n % g:
-            lo, hi = nearest_valid(n, g)
-            raise InrlabError(f"size {n} along axis {axis} does not divide into grid {g}; "
-                              f"nearest sizes that work: {lo} and {hi}")
-    return grid
-
-
-def partition(coords: torch.Tensor, grid: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cell index (row-major, (N,) long) and cell-local coordinates ((N, d) in (-1, 1)).
-
-    Cell c_k = floor((x_k + 1) / 2 * G_k); local x_k = 2 * frac((x_k + 1) / 2 * G_k) - 1. For
-    pixel-centre samples of a size that divides into the grid, the local coordinates are the
-    pixel centres of one cell's own pixel grid, at every resolution.
-    """
-    grid_t = torch.as_tensor(grid, dtype=coords.dtype, device=coords.device)
-    u = (coords + 1) * 0.5 * grid_t
-    cell = torch.floor(u).clamp_(min=0)
-    cell = torch.minimum(cell, grid_t - 1)
-    local = (u - cell) * 2 - 1
-    idx = cell.long()
-    flat = idx[:, 0]
-    for k in range(1, len(grid)):
-        flat = flat * int(grid[k]) + idx[:, k]
-    return flat, local
-
-
 # --------------------------------------------------------------------------- from a spec
 
 def load_signal(spec: str, size=None, gray: bool = False, seed: int = 0) -> Signal:
@@ -540,3 +378,8 @@ def fingerprint(signal: Signal) -> str:
     h.update(signal.coords.detach().cpu().numpy().tobytes())
     h.update(signal.values.detach().cpu().numpy().tobytes())
     return h.hexdigest()[:12]
+
+
+# audio signals and cells live in their own modules; their names stay reachable from here
+from .audio import audio, sine_mix, synth_audio  # noqa: E402,F401
+from .cells import check_grid, parse_grid, partition  # noqa: E402,F401
