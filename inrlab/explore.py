@@ -21,6 +21,17 @@ from .train import fit
 IMAGES = ("camera", "astronaut", "coffee", "moon", "brick", "text")
 
 
+def family_kwargs(family: str, **values) -> dict:
+    """The settings in `values` that model `family` takes (width, depth, grid, alpha, pe_freqs,
+    mapping_size, sigma, ...), the rest left out, with alpha capped at the width (a head cannot
+    have more body units than the layer). The explorer and the notebooks build models with it."""
+    accepted = models.parameters(family)
+    kw = {k: v for k, v in values.items() if k in accepted}
+    if "alpha" in kw and "width" in kw:
+        kw["alpha"] = min(kw["alpha"], kw["width"])
+    return kw
+
+
 class Explorer:
     def __init__(self, family: str = "relu", width: int = 64, depth: int = 2, grid: int = 4,
                  alpha: int = 32, target: str = "perlin", octaves: int = 8, image: str = "camera",
@@ -70,11 +81,7 @@ class Explorer:
         return signals.sine_mix(n=max(256, 8 * int(top)), freqs=freqs, seed=self.seed)
 
     def model_kwargs(self, family: str, s: dict) -> dict:
-        accepted = models.parameters(family)
-        kw = {k: s[k] for k in ("width", "depth", "grid", "alpha") if k in accepted}
-        if "alpha" in kw and "width" in kw:
-            kw["alpha"] = min(kw["alpha"], kw["width"])
-        return kw
+        return family_kwargs(family, **{k: s[k] for k in ("width", "depth", "grid", "alpha")})
 
     # ----------------------------------------------------------------- actions
     def train(self) -> dict:

@@ -4,7 +4,8 @@ Our PSNR: predictions clipped to the signal's value range, then
 10 log10(range^2 / MSE) with range = hi - lo stated explicitly ([0, 1] images: range 1;
 audio in [-1, 1]: range 2). The ENRP paper maps data to [-1, 1] and uses peak 1, which reads
 20 log10(2) = 6.02 dB lower than our PSNR of the same [0, 1] fit; `psnr_enrp` reproduces that
-convention so its tables can be compared.
+convention so its tables can be compared; `enrp_signal` / `enrp_db` apply it to a Signal (data
+mapped to [-1, 1] as the paper's code does) and to a PSNR of ours on such data.
 """
 
 from __future__ import annotations
@@ -50,6 +51,23 @@ def psnr_enrp(pred, target, value_range=(0.0, 1.0), clip: bool = True) -> float:
     scale = 2.0 / (hi - lo)
     err = mse(pred, target, value_range, clip) * scale ** 2
     return psnr_from_mse(err, 1.0)
+
+
+def enrp_signal(signal):
+    """The signal with values mapped to [-1, 1], the ENRP paper's data convention (its held-out
+    part too). Our PSNR of a fit is unchanged by the mapping (it is relative to the range)."""
+    from dataclasses import replace
+
+    lo, hi = signal.value_range
+    held = enrp_signal(signal.heldout) if signal.heldout is not None else None
+    values = (signal.values - lo) * (2.0 / (hi - lo)) - 1.0
+    return replace(signal, values=values, value_range=(-1.0, 1.0), heldout=held)
+
+
+def enrp_db(db, signal):
+    """Our PSNR (dB) of a fit of `signal` -> the ENRP paper's 20 log10(1/RMSE) on [-1, 1] data
+    (lower by 20 log10 of the data range: 6.02 dB for [-1, 1]); None stays None."""
+    return None if db is None else float(db) - 20.0 * math.log10(signal.data_range)
 
 
 SSIM_MIN_SIDE = 7   # scikit-image's default window is 7 x 7

@@ -36,3 +36,26 @@ def test_explorer_trains_every_family_it_lists():
         assert run["model"] == family and np.isfinite(run["psnr"])
     assert len(ex.runs) == len(models.available())
     assert ex.table_html().count("<tr>") == len(ex.runs) + 1
+
+
+@pytest.mark.parametrize("target", ["image", "audio"])
+def test_live_view_uses_the_plots_template(target):
+    from inrlab import plots
+
+    sig = signals.image("astronaut", size=16) if target == "image" else signals.sine_mix(128, (2, 9))
+    fig = LiveView(sig, widget=False).fig
+    import plotly.graph_objects as go
+
+    assert fig.layout.template == go.Figure(layout=dict(template=plots.TEMPLATE)).layout.template
+    lay = fig.layout
+    assert lay.xaxis.title.text == "training step" and lay.yaxis.title.text == "PSNR (dB)"
+    if target == "image":
+        for k in ("2", "3", "4"):  # target, reconstruction, error map: the image rule
+            assert lay[f"xaxis{k}"].visible is False and lay[f"yaxis{k}"].visible is False
+            assert lay[f"yaxis{k}"].scaleanchor == f"x{k}"
+        assert lay.xaxis5.title.text.startswith("frequency") and lay.yaxis5.type == "log"
+        err = fig.data[2]
+        assert err.showscale is not False and err.colorbar.title.text == "abs. error"
+    else:
+        assert lay.xaxis2.title.text == "sample" and lay.xaxis4.title.text.startswith("frequency")
+    assert all(len(line) <= 30 for a in lay.annotations for line in a.text.split("<br>"))

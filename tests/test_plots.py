@@ -131,3 +131,18 @@ def test_wrap_shortens_and_keeps_words():
     long = plots.wrap("word " * 40, 20, lines=2)
     assert long.count("<br>") == 1 and long.endswith("…")
     assert all(len(line) <= 20 for line in plots.wrap("a" * 50, 20).split("<br>"))
+
+
+def test_live_view_renders_in_the_same_template(page, tmp_path):
+    from inrlab import signals
+    from inrlab.live import LiveView
+
+    fig = LiveView(signals.image("astronaut", size=16), widget=False, title="relu {'width': 64} on astronaut").fig
+    m = _render(page, fig, tmp_path, "live")
+    for i, a in enumerate(m["titles"]):
+        for b in m["titles"][i + 1:]:
+            assert not _overlap(a, b), (a, b)
+    assert len(m["images"]) == 3, m["images"]  # target, reconstruction, error map
+    for b in m["images"]:  # 16 x 16 images drawn square, no title over them
+        assert abs((b[2] - b[0]) / (b[3] - b[1]) - 1.0) < 0.05, b
+        assert not any(_overlap(t, b, slack=2.0) for t in m["titles"]), b
