@@ -60,8 +60,9 @@ class LiveView:
             self._add_image(fig, blank, 2, 1)
             fig.add_trace(go.Heatmap(z=blank[..., 0] if blank.ndim == 3 else blank, colorscale="Inferno",
                                      zmin=0, zmax=0.25, name="error",
-                                     colorbar=dict(title=dict(text="abs. error", side="right"), len=0.4,
-                                                   y=0.0, yanchor="bottom", x=0.645, thickness=10)), 2, 2)
+                                     colorbar=dict(title=dict(text="abs. error", side="right"), len=0.22,
+                                                   orientation="h", x=0.5, xanchor="center", y=-0.03,
+                                                   yanchor="top", thickness=10)), 2, 2)
             plots.image_axes(fig, (2, 3, 4))  # target, reconstruction, error map
             fig.update_yaxes(autorange="reversed", row=2, col=1)
             fig.update_yaxes(autorange="reversed", row=2, col=2)
@@ -91,7 +92,7 @@ class LiveView:
         fig.update_annotations(font_size=13, yanchor="bottom")
         fig.update_layout(title=plots.wrap(title or f"training on {s.describe()}", 90), height=680,
                           template=plots.TEMPLATE, legend=dict(orientation="h", x=0.0, y=-0.12),
-                          margin=dict(t=90, b=60, l=60, r=20))
+                          margin=dict(t=90, b=80, l=60, r=20))
         return fig
 
     @staticmethod

@@ -237,13 +237,14 @@ def bars(categories, series: dict, title: str, yaxis: str, xaxis: str = "") -> g
 def map_grid(rows: dict, title: str, zmin: float, zmax: float, colorbar: str, colorscale: str = "Viridis",
              column_px: int = 110) -> go.Figure:
     """Rows of 2-D maps on one colour scale (rows[row label] = {title: map}), drawn with the
-    image rule (no axes, square pixels) and one colour bar; a row's label starts its first title."""
+    image rule (no axes, square pixels) and one colour bar; a row's label heads its first title."""
     cols = max(len(r) for r in rows.values())
     chars = max(8, int(column_px / _CHAR_PX))
     titles = []
     for name, maps in rows.items():
-        row = [f"{name}: {t}" if i == 0 else t for i, t in enumerate(maps)]
-        titles += [wrap(t, chars) for t in row] + [""] * (cols - len(row))
+        row = [wrap(t, chars) for t in maps]
+        row[0] = f"{wrap(name, chars)}<br>{row[0]}" if row else row
+        titles += row + [""] * (cols - len(row))
     n_lines = max(t.count("<br>") + 1 for t in titles if t)
     title_px = 16 * n_lines + 8
     top = 30 + 22 * 2 + title_px
