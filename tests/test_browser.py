@@ -1,11 +1,14 @@
 """End to end in a real browser: JupyterLab on localhost, the explorer notebook opened in headless
-Chromium (Debian's package, driven by Playwright), run, a widget changed, Train clicked, and the
-figure and table checked to update. A screenshot is saved as an artefact
+Chromium (Debian's package, driven by Playwright) and run; then one full interaction as a person
+does it: the model changed in its dropdown and the width typed into its slider, Train pressed, the
+live view seen to update, and the PSNR the status line reports read from the page (a dB number,
+changed from the first run's). A screenshot is saved as an artefact
 ($INRLAB_ARTIFACTS or runs/browser/explorer.png).
 
 Skipped, with the reason, only where the browser cannot start on this machine.
 """
 
+import math
 import os
 import re
 import shutil
@@ -82,6 +85,19 @@ def lab(tmp_path):
         server.kill()
 
 
+def _status(page) -> str:
+    """The explorer's status line ('done: fit PSNR 21.37 dB in 1.2 s'), read from the page."""
+    texts = [t.strip() for t in page.locator(".widget-html").all_text_contents()]
+    return next(t for t in texts if t.startswith(("done: fit PSNR", "training ", "error:")))
+
+
+def _db(text: str) -> float:
+    """The PSNR in a status line or figure title, which must read as a number of dB."""
+    m = re.search(r"fit PSNR (-?\d+(?:\.\d+)?|inf) dB", text)
+    assert m, f"no PSNR in dB in {text!r}"
+    return float(m.group(1))
+
+
 def test_explorer_in_jupyterlab(lab):
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
@@ -110,19 +126,36 @@ def test_explorer_in_jupyterlab(lab):
             train.wait_for(timeout=180_000)
             page.get_by_text("done: fit PSNR").first.wait_for(timeout=300_000)
             first_title = page.locator(".gtitle").first.text_content(timeout=60_000)
-            # change the model widget, press Train, and wait for the second run
+            first_psnr = _status(page)
+            _db(first_psnr)
+            # the interaction: another model, a wider network (typed into the slider's readout), Train
             page.locator(".widget-dropdown select").first.select_option("siren")
+            readout = page.locator(".widget-slider", has=page.locator("label", has_text=re.compile(r"^width$")))
+            readout = readout.locator(".widget-readout").first
+            readout.click()
+            page.keyboard.press("Control+A")
+            page.keyboard.type("24")
+            page.keyboard.press("Enter")
+            page.wait_for_function("() => [...document.querySelectorAll('.widget-readout')].some(e => e.textContent.trim() === '24')",
+                                   timeout=30_000)
             train.click()
             page.wait_for_function(
                 "() => document.querySelectorAll('table tr').length >= 3", timeout=300_000)
-            page.get_by_text("done: fit PSNR").first.wait_for(timeout=300_000)
+            page.wait_for_function(
+                "before => { const t = [...document.querySelectorAll('.widget-html')].map(e => e.textContent.trim())"
+                ".find(s => /^(done: fit PSNR|training |error:)/.test(s));"
+                " return t && t !== before && !t.startsWith('training '); }", arg=first_psnr, timeout=300_000)
+            second_psnr = _status(page)
+            assert second_psnr != first_psnr, (first_psnr, second_psnr)
+            assert math.isfinite(_db(second_psnr)), second_psnr
             rows = page.locator("table tr").all_text_contents()
-            assert any("siren" in r for r in rows[1:]), rows
+            assert any("siren" in r and "'width': 24" in r for r in rows[1:]), rows  # the settings reached the kernel
             page.wait_for_function(
                 "() => [...document.querySelectorAll('.gtitle')].some(t => /^step \\d+: fit PSNR/.test(t.textContent))",
                 timeout=120_000)
             second_title = [t for t in page.locator(".gtitle").all_text_contents() if t.startswith("step")]
-            assert second_title and second_title[-1] != first_title
+            assert second_title and second_title[-1] != first_title  # the live view redrew
+            _db(second_title[-1])
         finally:
             try:  # show the controls and the live figure in the picture
                 page.get_by_role("button", name="Train").scroll_into_view_if_needed(timeout=5_000)
