@@ -295,12 +295,14 @@ class Table:
 
     def __init__(self, rows: list[list[str]], columns: list[str], title: str = ""):
         self.rows, self.columns, self.title = rows, columns, title
+        # numbers right-aligned, words left (the first column is the rows' names)
+        self.right = [i > 0 and all(_numeric(r[i]) for r in rows) for i in range(len(columns))]
 
     def __str__(self) -> str:
         widths = [max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
                   for i, c in enumerate(self.columns)]
-        line = lambda cells: "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                                       for i, (v, w) in enumerate(zip(cells, widths)))
+        line = lambda cells: "  ".join(v.rjust(w) if right else v.ljust(w)
+                                       for v, w, right in zip(cells, widths, self.right))
         out = ([self.title] if self.title else []) + [line(self.columns), line(["-" * w for w in widths])]
         return "\n".join(out + [line(r) for r in self.rows])
 
@@ -308,11 +310,21 @@ class Table:
 
     def _repr_html_(self) -> str:
         esc = html.escape
-        head = "".join(f"<th style='text-align:right;padding:2px 8px'>{esc(c)}</th>" for c in self.columns)
-        body = "".join("<tr>" + "".join(f"<td style='text-align:{'left' if i == 0 else 'right'};padding:2px 8px'>"
-                                        f"{esc(v)}</td>" for i, v in enumerate(r)) + "</tr>" for r in self.rows)
+        head = "".join(f"<th style='text-align:{'right' if right else 'left'};padding:2px 8px'>{esc(c)}</th>"
+                       for c, right in zip(self.columns, self.right))
+        side = ["right" if right else "left" for right in self.right]
+        body = "".join("<tr>" + "".join(f"<td style='text-align:{a};padding:2px 8px'>{esc(v)}</td>"
+                                        for a, v in zip(side, r)) + "</tr>" for r in self.rows)
         cap = f"<caption style='text-align:left'>{esc(self.title)}</caption>" if self.title else ""
         return f"<table style='border-collapse:collapse'>{cap}<tr>{head}</tr>{body}</table>"
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text.replace(",", "").split(" ")[0])
+        return True
+    except ValueError:
+        return text == "-"
 
 
 def _cell(v, fmt: str | None) -> str:

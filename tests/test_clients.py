@@ -49,6 +49,8 @@ def test_table_text_and_html():
     assert h.count("<tr>") == 3 and "<td style='text-align:right;padding:2px 8px'>23.46</td>" in h
     assert "&lt;b&gt;" in plots.table([{"a": "<b>"}])._repr_html_()  # escaped
     assert str(plots.table([{"n": 1234567}])).splitlines()[-1].strip() == "1,234,567"
+    words = str(plots.table([{"a": "x", "b": "long words", "c": 1.5}, {"a": "yy", "b": "w", "c": None}])).splitlines()
+    assert words[-1] == "yy  w              -"  # words left-aligned, numbers right
     with pytest.raises(ValueError, match="no row has the column"):
         plots.table([{"a": 1}], columns={"b": "B"})
 
