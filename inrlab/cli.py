@@ -1,4 +1,4 @@
-"""Command line: `python -m inrlab fit | study | models | claims ...`.
+"""Command line: `python -m inrlab fit | study | sweep | models | claims ...`.
 
 Every bad input ends with one line on stderr naming the problem and a non-zero exit code
 (2 for bad input, 1 for anything unexpected), never a traceback.
@@ -122,6 +122,20 @@ def cmd_study(args) -> int:
                      resume=args.resume, compare=args.compare)
 
 
+def cmd_sweep(args) -> int:
+    from .sweep import format_summary, run_sweep
+
+    result = run_sweep(args.spec, args.out, backend=args.backend, address=args.address,
+                       jobs=args.jobs, show_progress=None if not args.json else False)
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("summary", "run", "skipped", "failed", "out")}))
+    else:
+        print(format_summary(result["summary"]))
+        print(f"{result['run']} trials run ({result['failed']} failed), {result['skipped']} "
+              f"already in {result['out']}")
+    return 0
+
+
 def cmd_claims(args) -> int:
     from . import claims
 
@@ -186,6 +200,19 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--compare", default=None, metavar="RUN_DIR",
                    help="an earlier run folder; writes compare.html beside this run's index.html")
     s.set_defaults(func=cmd_study)
+
+    w = sub.add_parser("sweep", help="run a sweep spec (signals x trials x seeds), resumable")
+    w.add_argument("spec", help="the sweep spec, a YAML file (see inrlab.sweep.spec)")
+    w.add_argument("--out", required=True, help="results folder (results.jsonl, summary.json); "
+                                                "a rerun into it runs only the missing trials")
+    w.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="local: a process pool on this machine; ray: Ray tasks")
+    w.add_argument("--address", default=None,
+                   help="Ray cluster to join ('auto': the running one); none starts a local Ray")
+    w.add_argument("--jobs", type=int, default=None,
+                   help="worker processes (local; default the cores) or CPUs of a local Ray")
+    w.add_argument("--json", action="store_true", help="print the summary and counts as JSON")
+    w.set_defaults(func=cmd_sweep)
 
     c = sub.add_parser("claims", help="the claims ledger: list the claims, or judge a study run")
     what = c.add_mutually_exclusive_group(required=True)

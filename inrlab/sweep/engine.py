@@ -1,0 +1,219 @@
+"""Run a sweep into a folder: the results table, resume, the summary, and two backends.
+
+DIR/results.jsonl is append-only, one JSON row per finished trial (its config, `hash`, status,
+final metrics or its one-line error), rewritten atomically after every row so a crash or Ctrl-C
+keeps each finished row and never a half-written one. DIR/summary.json groups the rows over
+seeds (mean, sd, n per metric). A rerun skips every hash with an 'ok' row; failed trials run
+again.
+
+Backends (no scheduler of our own):
+* local: the driver itself with jobs=1, else a `ProcessPoolExecutor` of `jobs` worker processes
+  (default: the cores), each with torch's thread count set to cores // jobs.
+* ray: Ray tasks asking for `resources` (cpus, gpus) each, `max_retries=1` (a worker lost
+  mid-trial is retried once, then recorded as failed); `address='auto'` joins a running cluster,
+  None starts a local instance. Rows come back as tasks finish and the driver writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Callable
+
+from ..atomic import atomic_write_json, atomic_write_text
+from ..errors import InrlabError
+from .spec import Spec, config_hash, group_key, load_spec
+from .trial import METRICS, failed_row, run_task, tasks_for
+
+RESULTS, SUMMARY = "results.jsonl", "summary.json"
+BACKENDS = ("local", "ray")
+
+
+def read_rows(out) -> list[dict]:
+    path = Path(out) / RESULTS
+    if not path.exists():
+        return []
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise InrlabError(f"'{path}' line {i} is not a JSON row; move the file away to start over") from None
+    return rows
+
+
+class Table:
+    """The append-only results table of one sweep folder."""
+
+    def __init__(self, out):
+        self.path = Path(out) / RESULTS
+        self.rows = read_rows(out)
+        self._text = "".join(json.dumps(r) + "\n" for r in self.rows)
+
+    def done(self) -> set[str]:
+        return {r["hash"] for r in self.rows if r.get("status") == "ok"}
+
+    def append(self, row: dict) -> None:
+        self.rows.append(row)
+        self._text += json.dumps(row) + "\n"
+        atomic_write_text(self.path, self._text)
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """One entry per configuration (all but the seed): its config, seeds, and for each metric
+    mean, sd (sample standard deviation; None for one seed) and n over the 'ok' rows."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        if r.get("status") == "ok":
+            groups.setdefault(group_key(r["config"]), []).append(r)
+    out = []
+    for key, rs in groups.items():
+        config = {k: v for k, v in rs[0]["config"].items() if k != "seed"}
+        entry = {"group": key, "config": config, "seeds": sorted(r["config"]["seed"] for r in rs),
+                 "metrics": {}}
+        for m in METRICS:
+            vals = [float(r[m]) for r in rs if r.get(m) is not None and math.isfinite(float(r[m]))]
+            if not vals:
+                continue
+            mean = sum(vals) / len(vals)
+            sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else None
+            entry["metrics"][m] = {"mean": mean, "sd": sd, "n": len(vals)}
+        out.append(entry)
+    return out
+
+
+def label(config: dict) -> str:
+    sig = config["signal"]
+    params = ", ".join(f"{k}={v}" for k, v in sorted(config["params"].items()))
+    lr = "" if config.get("lr") is None else f", lr={config['lr']:g}"
+    return f"{config['model']}({params}){lr}, {config['steps']} steps on {sig['source']}@{sig['size']}"
+
+
+def format_summary(summary: list[dict]) -> str:
+    lines = []
+    for e in summary:
+        cells = []
+        for m in ("psnr", "psnr_heldout", "ssim", "seconds"):
+            s = e["metrics"].get(m)
+            if s:
+                sd = f" ± {s['sd']:.3g}" if s["sd"] is not None else ""
+                cells.append(f"{m} {s['mean']:.4g}{sd}")
+        lines.append(f"{label(e['config'])}: {'; '.join(cells)} (n={len(e['seeds'])})")
+    return "\n".join(lines)
+
+
+def _local(tasks, spec: Spec, jobs: int, on_rows, progress):
+    if jobs <= 1 or len(tasks) <= 1:
+        for t in tasks:
+            on_rows(run_task(t, spec.device))
+            progress(len(t))
+        return
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
+    futures = {pool.submit(run_task, t, spec.device, threads): t for t in tasks}
+    try:
+        for f in cf.as_completed(futures):
+            try:
+                rows = f.result()
+            except Exception as e:  # noqa: BLE001  (a worker process died)
+                rows = [failed_row(c, f"worker lost: {type(e).__name__}: {e}") for c in futures[f]]
+            on_rows(rows)
+            progress(len(futures[f]))
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _ray(tasks, spec: Spec, jobs: int | None, address: str | None, on_rows, progress):
+    try:
+        import ray
+    except ImportError:
+        raise InrlabError("the ray backend needs Ray: pip install 'inrlab[ray]'") from None
+    if not ray.is_initialized():
+        kw = {"address": address} if address else {"num_cpus": jobs, "include_dashboard": False}
+        ray.init(log_to_driver=False, **kw)
+    cpus, gpus = spec.resources["cpus"], spec.resources["gpus"]
+    remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(run_task)
+    threads = max(1, int(cpus))
+    pending = {remote.remote(t, spec.device, threads): t for t in tasks}
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                t = pending.pop(ref)
+                try:
+                    rows = ray.get(ref)
+                except Exception as e:  # noqa: BLE001  (lost twice, or the task itself died)
+                    rows = [failed_row(c, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                            for c in t]
+                on_rows(rows)
+                progress(len(t), running=sum(len(v) for v in pending.values()))
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+
+
+def run_sweep(spec, out, *, backend: str = "local", address: str | None = None,
+              jobs: int | None = None, show_progress: bool | None = None,
+              on_row: Callable[[dict], object] | None = None) -> dict:
+    """Run the trials of `spec` (a path, YAML-loaded dict or Spec) missing from `out`; return
+    {'summary', 'run', 'skipped', 'failed', 'out'}. `on_row` sees every row as it is written."""
+    if backend not in BACKENDS:
+        raise InrlabError(f"unknown backend '{backend}' (use {' or '.join(BACKENDS)})")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise InrlabError(f"jobs must be a positive integer, got {jobs!r}")
+    if address is not None and backend != "ray":
+        raise InrlabError("--address joins a Ray cluster; add --backend ray")
+    spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InrlabError(f"--out '{out}' is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    table = Table(out)
+    done = table.done()
+    todo = [c for c in spec.trials if config_hash(c) not in done]
+    skipped = len(spec.trials) - len(todo)
+    tasks = tasks_for(todo, spec.stack)
+    counts = {"run": 0, "failed": 0}
+
+    from .. import progress as progress_mod
+    from tqdm.auto import tqdm
+
+    enabled = progress_mod.enabled() if show_progress is None else show_progress
+    bar = tqdm(total=len(todo), desc="sweep", disable=not enabled, mininterval=0.5)
+
+    def on_rows(rows):
+        for r in rows:
+            r = {"hash": config_hash(r["config"]), **r}
+            table.append(r)
+            counts["run"] += 1
+            counts["failed"] += r["status"] != "ok"
+            if on_row is not None:
+                on_row(r)
+
+    def progress(n, running=None):
+        bar.update(n)
+        bar.set_postfix(done=counts["run"] - counts["failed"], failed=counts["failed"],
+                        running=running if running is not None else "-")
+
+    try:
+        if backend == "local":
+            _local(tasks, spec, jobs or min(os.cpu_count() or 1, max(1, len(tasks))), on_rows, progress)
+        else:
+            _ray(tasks, spec, jobs, address, on_rows, progress)
+    finally:
+        bar.close()
+        summary = summarize(table.rows)
+        atomic_write_json(out / SUMMARY, summary)
+    return {"summary": summary, "run": counts["run"], "skipped": skipped, "failed": counts["failed"],
+            "out": str(out)}

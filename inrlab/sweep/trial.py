@@ -1,0 +1,107 @@
+"""What a worker runs: one task (a single trial, or the seeds of one shape stacked) -> rows.
+
+Everything here is a plain module-level function of plain data (configs in, row dicts out), so
+a process pool or Ray can ship it; nothing writes files (rows go back to the driver)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import socket
+
+
+METRICS = ("psnr", "psnr_heldout", "ssim", "ssim_heldout", "seconds", "params", "flops")
+
+
+@functools.lru_cache(maxsize=8)
+def _signal(key: str):
+    from .. import signals
+
+    s = json.loads(key)
+    sig = signals.load_signal(s["source"], size=s["size"], gray=s["gray"], seed=s["seed"])
+    return signals.split_every_other(sig) if s["heldout"] == "every_other" else sig
+
+
+def signal_of(config: dict):
+    return _signal(json.dumps(config["signal"], sort_keys=True))
+
+
+def _build(config: dict, signal):
+    from .. import models
+
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()}
+    return models.build(config["model"], signal=signal, seed=config["seed"], **params)
+
+
+def _row(config, model, signal, history, device: str) -> dict:
+    from ..flops import count_params, forward_flops
+
+    final = history.final
+    return {"status": "ok", "config": config,
+            "psnr": final["psnr"], "psnr_heldout": final["psnr_heldout"],
+            "ssim": final["ssim"], "ssim_heldout": final["ssim_heldout"],
+            "params": count_params(model), "flops": forward_flops(model, signal.shape).total,
+            "seconds": final["seconds"], "steps": final["steps"], "lr": history.config.get("lr"),
+            "device": device, "host": socket.gethostname(),
+            "stacked": history.config.get("stacked", 1)}
+
+
+def failed_row(config: dict, error: BaseException | str) -> dict:
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return {"status": "failed", "config": config, "error": " ".join(str(text).split())[:300]}
+
+
+def run_one(config: dict, device: str = "auto") -> dict:
+    """One trial: one fit(); a raised error becomes a failed row (the sweep goes on)."""
+    from ..train import fit, resolve_device
+
+    try:
+        signal = signal_of(config)
+        model = _build(config, signal)
+        history = fit(model, signal, steps=config["steps"], lr=config["lr"],
+                      batch_size=config["batch_size"], seed=config["seed"], device=device,
+                      progress=False)
+        return _row(config, model, signal, history, str(resolve_device(device)))
+    except Exception as e:  # noqa: BLE001  (recorded, one line)
+        return failed_row(config, e)
+
+
+def run_task(configs: list[dict], device: str = "auto", threads: int | None = None) -> list[dict]:
+    """The rows of a task: `configs` of one shape train stacked when there are several and the
+    family allows it (`stacked.can_stack`), else one fit() each."""
+    import torch
+
+    from .stacked import can_stack, fit_stacked
+    from ..train import resolve_device
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    if len(configs) > 1:
+        try:
+            signal = signal_of(configs[0])
+            built = [_build(c, signal) for c in configs]
+            if can_stack(built[0], configs[0]["batch_size"]):
+                histories = fit_stacked(built, signal, configs[0]["steps"], configs[0]["lr"], device=device)
+                dev = str(resolve_device(device))
+                return [_row(c, m, signal, h, dev) for c, m, h in zip(configs, built, histories)]
+        except Exception:  # noqa: BLE001  (vmap refused the forward, or a build failed: fall back)
+            pass
+    return [run_one(c, device) for c in configs]
+
+
+def tasks_for(configs: list[dict], stack: bool, max_stack: int = 16) -> list[list[dict]]:
+    """Group the configs that differ only in their seed into tasks (at most `max_stack` each)
+    when `stack`; else one task per config."""
+    if not stack:
+        return [[c] for c in configs]
+    from .spec import group_key
+
+    groups: dict[str, list[dict]] = {}
+    for c in configs:
+        groups.setdefault(group_key(c), []).append(c)
+    tasks = []
+    for g in groups.values():
+        tasks += [g[i:i + max_stack] for i in range(0, len(g), max_stack)]
+    return tasks
+
+
