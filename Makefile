@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_INDEX_ARG) "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
+	$(BIN)/python -m pip install --quiet -e ".[notebooks,test,ray]"
 	$(BIN)/python -c "import torch; print('inrlab setup: torch', torch.__version__, '| cuda available:', torch.cuda.is_available())"
 	@touch $(STAMP)
 

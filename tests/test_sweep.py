@@ -1,0 +1,170 @@
+"""The sweep engine (issue 20): spec checks, resume, failures, interruption, stacked seeds, Ray."""
+
+import json
+
+import pytest
+
+from inrlab import models, signals
+from inrlab.cli import main
+from inrlab.errors import InrlabError
+from inrlab.sweep import engine, fit_stacked, load_spec, read_rows, run_sweep
+from inrlab.train import fit
+
+SIGNAL = {"source": "camera", "size": 16, "gray": True}
+
+
+def sweep(raw, out, **kw):
+    """In this process (jobs=1): fast, and the monkeypatched fit() is the one that runs."""
+    return run_sweep(raw, out, **{"jobs": 1, **kw})
+
+
+def spec(**over):
+    raw = {"signals": [SIGNAL], "grid": {"model": ["siren", "relu_pe"], "width": [8], "depth": [1]},
+           "seeds": [0, 1], "steps": 5}
+    raw.update(over)
+    return raw
+
+
+def test_grid_and_list_expand_to_trials_times_seeds():
+    s = load_spec(spec(trials=[{"model": "siren", "width": 4, "depth": 1, "lr": 1e-3}]))
+    assert len(s.trials) == (1 + 2) * 2
+    assert s.trials[0]["params"] == {"width": 4, "depth": 1} and s.trials[0]["lr"] == 1e-3
+    assert [t["seed"] for t in s.trials[:2]] == [0, 1]
+
+
+@pytest.mark.parametrize("over, words", [
+    ({"epochs": 3}, "unknown key 'epochs'"),
+    ({"grid": {"model": ["nosuch"]}}, "unknown model 'nosuch'"),
+    ({"grid": {"model": ["siren"], "widht": [8]}}, "unknown parameter 'widht'"),
+    ({"grid": {"model": ["siren"], "width": ["wide"]}}, "'width'"),
+    ({"grid": {"model": ["siren"], "width": []}}, "'grid.width' is an empty list"),
+    ({"steps": "many"}, "'steps' must be a positive integer"),
+    ({"seeds": []}, "'seeds'"),
+    ({"signals": [{"source": "camera", "sise": 16}]}, "unknown key 'signals[0].sise'"),
+])
+def test_malformed_spec_refused_before_anything_runs(tmp_path, over, words):
+    with pytest.raises(InrlabError) as e:
+        sweep(spec(**over), tmp_path / "out")
+    assert words in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_resume_runs_only_missing_trials_and_summary_has_mean_sd_n(tmp_path):
+    first = sweep(spec(seeds=[0]), tmp_path)
+    assert (first["run"], first["skipped"], first["failed"]) == (2, 0, 0)
+    again = sweep(spec(seeds=[0, 1]), tmp_path)
+    assert (again["run"], again["skipped"]) == (2, 2)
+    rows = read_rows(tmp_path)
+    assert len(rows) == 4 and len({r["hash"] for r in rows}) == 4
+    for r in rows:
+        assert r["status"] == "ok" and r["psnr"] > 0 and r["params"] > 0 and r["flops"] > 0
+        assert r["ssim"] is not None and r["device"] == "cpu"
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert len(summary) == 2
+    for e in summary:
+        psnrs = [r["psnr"] for r in rows if r["config"]["model"] == e["config"]["model"]]
+        m = e["metrics"]["psnr"]
+        assert m["n"] == 2 and m["mean"] == pytest.approx(sum(psnrs) / 2)
+        assert m["sd"] == pytest.approx(abs(psnrs[0] - psnrs[1]) / 2 ** 0.5)
+    assert sweep(spec(seeds=[0, 1]), tmp_path)["run"] == 0
+
+
+def test_failing_trial_is_recorded_and_others_go_on(tmp_path, monkeypatch):
+    import inrlab.train
+
+    real = inrlab.train.fit
+
+    def flaky(model, signal, **kw):
+        if kw["seed"] == 1:
+            raise RuntimeError("boom\nsecond line")
+        return real(model, signal, **kw)
+
+    monkeypatch.setattr(inrlab.train, "fit", flaky)
+    result = sweep(spec(stack=False), tmp_path)
+    assert (result["run"], result["failed"]) == (4, 2)
+    failed = [r for r in read_rows(tmp_path) if r["status"] == "failed"]
+    assert {r["config"]["seed"] for r in failed} == {1}
+    assert all(r["error"] == "RuntimeError: boom second line" for r in failed)
+    assert all(e["metrics"]["psnr"]["n"] == 1 for e in result["summary"])
+    monkeypatch.setattr(inrlab.train, "fit", real)  # a rerun retries the failed ones only
+    again = sweep(spec(stack=False), tmp_path)
+    assert (again["run"], again["skipped"], again["failed"]) == (2, 2, 0)
+
+
+def test_interrupted_sweep_keeps_finished_rows(tmp_path):
+    def stop_after_first(row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep(spec(stack=False), tmp_path, on_row=stop_after_first)
+    rows = read_rows(tmp_path)
+    assert len(rows) == 1 and rows[0]["status"] == "ok"
+    assert len(json.loads((tmp_path / "summary.json").read_text())) == 1
+    assert sweep(spec(stack=False), tmp_path)["run"] == 3
+
+
+def test_stacked_seeds_equal_separate_fits():
+    sig = signals.split_every_other(signals.image("camera", size=16, gray=True))
+    seeds, steps = [0, 1, 2], 15
+    stacked = [models.build("siren", signal=sig, width=16, depth=1, seed=s) for s in seeds]
+    histories = fit_stacked(stacked, sig, steps)
+    for s, h in zip(seeds, histories):
+        alone = models.build("siren", signal=sig, width=16, depth=1, seed=s)
+        ref = fit(alone, sig, steps=steps, seed=s, progress=False)
+        assert h.loss == pytest.approx(ref.loss, rel=1e-5)
+        assert h.final["psnr"] == pytest.approx(ref.final["psnr"], abs=1e-4)
+        assert h.final["psnr_heldout"] == pytest.approx(ref.final["psnr_heldout"], abs=1e-4)
+    assert histories[0].loss[-1] < histories[0].loss[0]
+    assert histories[0].loss != histories[1].loss  # the members are different seeds
+
+
+def test_sweep_stacks_seeds_and_matches_unstacked_rows(tmp_path):
+    one = sweep(spec(grid={"model": ["siren"], "width": [8], "depth": [1]}), tmp_path / "a")
+    two = sweep(spec(grid={"model": ["siren"], "width": [8], "depth": [1]}, stack=False), tmp_path / "b")
+    a, b = read_rows(tmp_path / "a"), read_rows(tmp_path / "b")
+    assert [r["stacked"] for r in a] == [2, 2] and [r["stacked"] for r in b] == [1, 1]
+    assert [r["psnr"] for r in a] == pytest.approx([r["psnr"] for r in b], abs=1e-4)
+    assert one["run"] == two["run"] == 2
+
+
+def test_cli_sweep_json_and_bad_spec(tmp_path, capsys):
+    import yaml
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec(seeds=[0])))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["run"], out["skipped"], out["failed"]) == (2, 0, 0) and len(out["summary"]) == 2
+    path.write_text(yaml.safe_dump(spec(grid={"model": ["siren"], "depth": []})))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "'grid.depth' is an empty list" in err and err.count("\n") == 1
+
+
+def test_ray_backend_on_a_local_instance(tmp_path):
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'inrlab[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        result = sweep(spec(), tmp_path, backend="ray")
+        assert (result["run"], result["failed"]) == (4, 0)
+        rows = read_rows(tmp_path)
+        assert all(r["status"] == "ok" and r["psnr"] > 0 for r in rows)
+        local = sweep(spec(), tmp_path / "local")
+        assert sorted(r["psnr"] for r in rows) == pytest.approx(
+            sorted(r["psnr"] for r in read_rows(tmp_path / "local")), abs=1e-4)
+        assert sweep(spec(), tmp_path, backend="ray")["run"] == 0
+    finally:
+        ray.shutdown()
+    with pytest.raises(InrlabError, match="--address joins a Ray cluster"):
+        sweep(spec(), tmp_path, address="auto")
+    assert engine.BACKENDS == ("local", "ray")
+
+
+def test_local_process_pool_matches_in_process(tmp_path):
+    raw = spec(stack=False, seeds=[0])
+    pooled = run_sweep(raw, tmp_path / "pool", jobs=2)
+    inline = sweep(raw, tmp_path / "inline")
+    assert pooled["run"] == inline["run"] == 2
+    by = lambda out: {r["hash"]: r["psnr"] for r in read_rows(out)}
+    a, b = by(tmp_path / "pool"), by(tmp_path / "inline")
+    assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], abs=1e-5) for k in a)
