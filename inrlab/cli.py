@@ -119,7 +119,8 @@ def cmd_study(args) -> int:
     from .study import run_study
 
     return run_study(profile=args.profile, only=args.only, out=args.out, jobs=args.jobs,
-                     resume=args.resume, compare=args.compare)
+                     resume=args.resume, compare=args.compare, backend=args.backend,
+                     address=args.address)
 
 
 def cmd_sweep(args) -> int:
@@ -199,6 +200,10 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", default=None, help="a previous run folder: skip finished notebooks")
     s.add_argument("--compare", default=None, metavar="RUN_DIR",
                    help="an earlier run folder; writes compare.html beside this run's index.html")
+    s.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="ray: each notebook runs as a Ray task; its notebook, metrics and figures come back")
+    s.add_argument("--address", default=None,
+                   help="Ray cluster to join ('auto': the running one); none starts a local Ray")
     s.set_defaults(func=cmd_study)
 
     w = sub.add_parser("sweep", help="run a sweep spec (signals x trials x seeds), resumable")

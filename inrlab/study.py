@@ -397,9 +397,16 @@ def study_lock(folder: Path):
         os.close(fd)
 
 
-def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume=None, compare=None) -> int:
+def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume=None, compare=None,
+              backend: str = "local", address: str | None = None) -> int:
     """Run the notebooks; `compare`: an earlier run folder, compared with this one at the end
-    (compare.html, see compare_runs)."""
+    (compare.html, see compare_runs). backend 'ray' executes each notebook as a Ray task
+    (`inrlab.sweep.notebooks`; `address` 'auto' joins a running cluster, None starts a local
+    Ray) and brings back the executed notebook, its metrics and figures."""
+    if backend not in ("local", "ray"):
+        raise InrlabError(f"unknown backend '{backend}' (use local or ray)")
+    if address is not None and backend != "ray":
+        raise InrlabError("--address joins a Ray cluster; add --backend ray")
     if compare is not None and not (Path(compare) / "status.json").is_file():
         raise InrlabError(f"--compare folder '{compare}' holds no study run (no status.json)")
     folder = notebooks_dir()
@@ -427,8 +434,12 @@ def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume
         out_root = check_output_dir(Path(out) if out else Path("runs") / time.strftime("%Y%m%d-%H%M%S"),
                                     "--out")
     out_root.mkdir(parents=True, exist_ok=True)
+    execute = _execute
+    if backend == "ray":
+        from .sweep.notebooks import ray_executor
+        execute = ray_executor(address)
     with study_lock(out_root):
-        code = _run(profile, profiles, notebooks, out_root, jobs, resume)
+        code = _run(profile, profiles, notebooks, out_root, jobs, resume, execute)
         if compare is not None and code != 130:
             print(f"[study] compared with {compare} -> {compare_runs(out_root, compare)}", flush=True)
         return code
@@ -510,7 +521,8 @@ def summary_lines(statuses: dict, out_root: Path) -> list[str]:
     return out
 
 
-def _run(profile, profiles, notebooks, out_root: Path, jobs: int, resume) -> int:
+def _run(profile, profiles, notebooks, out_root: Path, jobs: int, resume, execute=None) -> int:
+    execute = execute or _execute
     status_path = out_root / "status.json"
     statuses = read_statuses(status_path, strict=bool(resume))
     console = Console()
@@ -540,7 +552,7 @@ def _run(profile, profiles, notebooks, out_root: Path, jobs: int, resume) -> int
 
     def one(nb: Path) -> dict:
         console.start(nb.stem, f"[study] {nb.stem}: running (profile {profile})")
-        return _execute(nb, out_root / nb.stem, profiles.get(nb.stem, {}),
+        return execute(nb, out_root / nb.stem, profiles.get(nb.stem, {}),
                         on_cell=lambda done, total: console.cell(nb.stem, done, total))
 
     # Notebooks run in daemon worker threads and the main thread only waits, so Ctrl-C always

@@ -1,0 +1,66 @@
+"""The sweep engine's two benchmark rows (issue 20), for the benchmark's case list:
+
+* stacked: 8 seeds of a SIREN 2x64 at 64^2 as one stacked model vs 8 sequential fit()s;
+* pool: a 12-trial sweep on the local backend with 2 workers vs the same trials in one process.
+
+`python -m inrlab.sweep.bench [--steps N] [--json PATH]` runs both and prints the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+
+
+def stacked_row(seeds: int = 8, steps: int = 200, size: int = 64, device: str = "cpu") -> dict:
+    from .. import models, signals
+    from ..train import fit
+    from .stacked import fit_stacked
+
+    sig = signals.image("camera", size=size, gray=True)
+    build = lambda s: models.build("siren", signal=sig, width=64, depth=1, seed=s)
+    t = time.perf_counter()
+    for s in range(seeds):
+        fit(build(s), sig, steps=steps, seed=s, device=device, progress=False, eval_every=steps)
+    sequential = time.perf_counter() - t
+    t = time.perf_counter()
+    fit_stacked([build(s) for s in range(seeds)], sig, steps, device=device)
+    stacked = time.perf_counter() - t
+    return {"case": f"sweep: {seeds} seeds SIREN 2x64 at {size}^2, {steps} steps, stacked vs sequential",
+            "sequential_s": sequential, "stacked_s": stacked, "speedup": sequential / stacked}
+
+
+def pool_row(trials: int = 12, steps: int = 150, workers: int = 2) -> dict:
+    from .engine import run_sweep
+
+    raw = {"signals": [{"source": "camera", "size": 48, "gray": True}],
+           "grid": {"model": ["siren"], "width": [32, 48, 64], "depth": [1, 2]},
+           "seeds": trials // 6, "steps": steps, "stack": False}
+    times = {}
+    for jobs in (1, workers):
+        with tempfile.TemporaryDirectory() as d:
+            t = time.perf_counter()
+            run_sweep(raw, d, jobs=jobs, show_progress=False)
+            times[jobs] = time.perf_counter() - t
+    return {"case": f"sweep: {trials} trials, local backend {workers} workers vs one process",
+            "one_process_s": times[1], "pool_s": times[workers], "speedup": times[1] / times[workers]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m inrlab.sweep.bench")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    rows = [stacked_row(steps=args.steps), pool_row(steps=max(1, args.steps * 3 // 4))]
+    for r in rows:
+        print(f"{r['case']}: {r['speedup']:.2f}x ({', '.join(f'{k} {v:.1f}' for k, v in r.items() if k.endswith('_s'))})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
