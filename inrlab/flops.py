@@ -1,4 +1,4 @@
-"""Parameter and FLOP counting.
+"""Parameter and FLOP counting, and the parameter budget helpers every family shares.
 
 Conventions (ours): one multiply-add is 2 FLOPs, so a linear layer costs 2*in*out per sample
 for the matmul plus `out` for the bias; every elementwise operation costs one FLOP, and
@@ -18,7 +18,7 @@ about twice the forward); optimizer updates are not counted.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
@@ -51,9 +51,6 @@ class FlopCount:
     def astuple(self):
         return (self.matmul, self.bias, self.activation, self.encoding)
 
-    def as_dict(self) -> dict:
-        return {**asdict(self), "total": self.total}
-
 
 def linear_flops(fan_in: int, fan_out: int, activation: str = "identity", bias: bool = True) -> FlopCount:
     """FLOPs of one sample through a linear layer and its activation."""
@@ -73,6 +70,45 @@ def mlp_flops(dims: list[int], activation: str, last_activation: str = "identity
 def count_params(model: torch.nn.Module) -> int:
     """Trainable parameters (fixed buffers such as a Fourier matrix B are not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_model_params(family: str, **kwargs) -> int:
+    """Trainable parameters of models.build(family, **kwargs), counted without allocating:
+    by the family's `param_count` formula where it has one (multi-head: drawing its wiring
+    costs more than the count), else built on the meta device."""
+    from .models import build
+    from .models.registry import _constructor
+
+    formula = getattr(_constructor(family), "param_count", None)
+    if formula is not None:
+        return formula(**kwargs)
+    with torch.device("meta"):
+        return count_params(build(family, **kwargs))
+
+
+def match_width(family: str, target_params: int, **kwargs) -> int:
+    """The largest width at which models.build(family, width=..., **kwargs) has at most
+    `target_params` trainable parameters (the paper's fair comparison: equal parameters).
+
+    Reproduces the paper's baselines at 1,250,816 (MH 64^2 heads, alpha=256): SIREN
+    depth=3 -> 644, FF depth=3 with 128 frequencies -> 603."""
+    def count(w):
+        return count_model_params(family, width=w, **kwargs)
+
+    if count(1) > target_params:
+        raise ValueError(f"{family} has more than {target_params:,} parameters even at width 1")
+    lo, hi = 1, 2
+    while count(hi) <= target_params:
+        lo, hi = hi, hi * 2
+        if hi > 1 << 20:
+            raise ValueError(f"no {family} width up to {hi} reaches {target_params:,} parameters")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if count(mid) <= target_params:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def forward_flops(model, shape) -> FlopCount:

@@ -11,36 +11,10 @@ from __future__ import annotations
 
 import math
 import os
-import typing
 from pathlib import Path
 
 from .errors import InrlabError
 from .atomic import atomic_write_json, atomic_write_text
-
-
-def _matches(value, ann) -> bool:
-    if ann is typing.Any:
-        return True
-    origin = typing.get_origin(ann)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        return any(_matches(value, a) for a in typing.get_args(ann))
-    if ann is type(None) or ann is None:
-        return value is None
-    if ann is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ann is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            return False
-        args = typing.get_args(ann)
-        inner = args[0] if args else typing.Any
-        return all(_matches(v, inner) for v in value)
-    if origin is dict:
-        return isinstance(value, dict)
-    if isinstance(ann, type):
-        return isinstance(value, ann)
-    return True
 
 
 def _name(ann) -> str:
@@ -53,17 +27,19 @@ def check_parameters(namespace: dict, choices: dict | None = None) -> None:
     choices: optional {name: allowed values}. Raises InrlabError naming the first bad value.
     Ints are accepted where a float is declared; nothing else is converted.
     """
+    from .models.registry import matches, resolve_annotation
+
     annotations = namespace.get("__annotations__", {})
     for name, ann in annotations.items():
         if name not in namespace:
             continue
         if isinstance(ann, str):
             try:
-                ann = eval(ann, {"typing": typing, **__import__("builtins").__dict__})
-            except Exception:
+                ann = resolve_annotation(ann)
+            except ValueError:
                 continue
         value = namespace[name]
-        if not _matches(value, ann):
+        if not matches(value, ann):
             raise InrlabError(f"parameter '{name}' must be {_name(ann)}, got {value!r} "
                               f"({type(value).__name__})")
         if isinstance(value, float) and not math.isfinite(value):

@@ -332,3 +332,42 @@ def test_cli_fits_a_wav_file(tmp_path):
     out = json.loads(r.stdout)
     assert out["config"]["dim_in"] == 1 and out["psnr"] > 0
 
+
+
+# --------------------------------------------------------------------------- any pointwise family
+
+POINTWISE = ["siren", "relu", "relu_pe", "ff", "wire", "gauss", "finer"]
+
+
+def test_every_pointwise_family_is_a_member():
+    from inrlab.models.ensemble import members
+    assert set(POINTWISE) <= set(members())
+    import inspect
+    import inrlab.models.ensemble as ens
+    src = inspect.getsource(ens)
+    for name in POINTWISE:   # no family name compared anywhere in the ensemble's code
+        assert f'== "{name}"' not in src and f"== '{name}'" not in src
+
+
+@pytest.mark.parametrize("member", POINTWISE)
+def test_member_family_batched_equals_its_networks_and_trains(member):
+    model = models.build("ensemble", grid=2, member=member, width=8, depth=1, dim_out=2, seed=0,
+                         stack=2).double()
+    ref = ensemble_reference(model).double()
+    assert type(ref.nets[0]).registry_name == member
+    x = torch.rand(150, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    out, out_ref = model(x), ref(x)
+    torch.testing.assert_close(out, out_ref, rtol=1e-10, atol=1e-12)
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    (out * g).sum().backward()
+    (out_ref * g).sum().backward()
+    from inrlab.models.ensemble import member_pairs
+    for k, net in enumerate(ref.nets):
+        for mine, theirs in member_pairs(net, model):
+            if mine.grad is not None:
+                torch.testing.assert_close(theirs.grad[k], mine.grad, rtol=1e-8, atol=1e-10)
+    # a few Adam steps on a tiny signal lower the loss
+    sig = signals.image("astronaut", size=8)
+    m = models.build("ensemble", grid=2, member=member, width=16, depth=1, dim_out=3, seed=0)
+    hist = fit(m, sig, steps=15, progress=False)
+    assert hist.loss[-1] < hist.loss[0]

@@ -89,3 +89,53 @@ def test_build_from_signal_fills_dimensions():
     assert (m.dim_in, m.dim_out) == (2, 3)
     assert m.config == {"name": "siren", "kwargs": {"width": 8, "depth": 1, "dim_in": 2, "dim_out": 3},
                         "seed": None}
+
+
+def test_one_annotation_checker_serves_models_and_notebooks():
+    import typing
+    from inrlab.models.registry import matches, resolve_annotation
+    from inrlab.report import check_parameters
+
+    assert resolve_annotation("int | None") == typing.Optional[int]
+    assert resolve_annotation("tuple[int, ...]") == tuple[int, ...]
+    with pytest.raises(ValueError, match="unsupported annotation"):
+        resolve_annotation("__import__('os').getcwd()")        # parsed, never evaluated
+    assert matches(3, "float") and not matches(True, "int") and not matches([1, "a"], "list[int]")
+    check_parameters({"__annotations__": {"n": "int", "f": "float | None"}, "n": 3, "f": None})
+    with pytest.raises(InrlabError, match="parameter 'n' must be int"):
+        check_parameters({"__annotations__": {"n": "int"}, "n": 2.5})
+    with pytest.raises(InrlabError, match="must be"):
+        models.build("ensemble", grid=[1.5, 2])
+
+
+def test_param_budget_helpers_live_with_the_flop_counts():
+    from inrlab.flops import count_model_params, match_width
+    from inrlab.models.multihead import multihead_params
+
+    assert count_model_params("multihead", grid=4, alpha=8, width=16, depth=1) == multihead_params(4, 8, 16, 1)
+    w = match_width("siren", 5000, depth=1)
+    assert count_model_params("siren", width=w, depth=1) <= 5000 < count_model_params("siren", width=w + 1, depth=1)
+
+
+def test_one_memo_keys_by_memory_and_version():
+    import gc
+    import weakref
+    from inrlab.models.layers import CoordsMemo
+
+    coords = torch.rand(64, 2)
+    calls = []
+    held, weak = CoordsMemo(size=2, hold=True), CoordsMemo(size=2)
+    for memo in (held, weak):
+        first = memo.get(coords, lambda: calls.append(1) or object())
+        assert memo.get(coords[:], lambda: object()) is first        # a fresh view of the same memory
+        assert memo.get(coords[:32], lambda: object()) is not first  # other rows
+    with torch.no_grad():
+        coords.add_(1.0)                                              # in place: rebuilt
+    assert weak.get(coords, lambda: "new") == "new"
+    ref = weakref.ref(coords)
+    del coords
+    gc.collect()
+    assert ref() is not None            # the holding memo keeps the coordinates alive ...
+    held._items.clear()
+    gc.collect()
+    assert ref() is None                # ... the weak one never did

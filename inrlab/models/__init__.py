@@ -11,6 +11,7 @@ from . import ensemble  # noqa: F401  (registration)
 from . import loe  # noqa: F401  (registration)
 from . import multihead  # noqa: F401  (registration)
 from . import finer, gauss, grid, hashgrid, wire  # noqa: F401  (registration)
+ensemble.Ensemble.add_member_ranges()
 from .factorize import factorize_, is_factorized, merge_  # noqa: F401  (random weight factorization)
 
 __all__ = ["INR", "available", "build", "coerce", "parameters", "rebuild", "register", "valid_keys"]

@@ -2,40 +2,12 @@
 
 from __future__ import annotations
 
-import weakref
-from typing import Callable
-
 import torch
 from torch import nn
 
 from ..checks import DEPTH, SIZE
 from ..flops import FlopCount, n_points
-
-
-class CoordsMemo:
-    """Values derived from a coordinate tensor (a grouping of its samples), kept while that
-    same tensor comes back unmodified, as fit() passes it every step, and rebuilt if it is
-    modified in place. Holds weak references only, so it never keeps coordinates alive; it
-    keeps the `size` most recent entries and pickles empty."""
-
-    def __init__(self, size: int = 4):
-        self.size = size
-        self._items: dict = {}
-
-    def get(self, coords: torch.Tensor, build: Callable[[], object]):
-        hit = self._items.get(id(coords))
-        if hit is not None and hit[0]() is coords and hit[1] == coords._version:
-            return hit[2]
-        value = build()
-        items = {k: v for k, v in self._items.items() if v[0]() is not None}
-        if len(items) >= self.size:
-            items.pop(next(iter(items)))
-        items[id(coords)] = (weakref.ref(coords), coords._version, value)
-        self._items = items
-        return value
-
-    def __getstate__(self):
-        return {"size": self.size, "_items": {}}
+from .layers.groups import CoordsMemo  # noqa: F401  (the memo the families share)
 
 
 class INR(nn.Module):
@@ -66,6 +38,12 @@ class INR(nn.Module):
     def check_signal(self, signal) -> None:
         """Raise unless this model can be trained on `signal` (build(signal=...) and fit()
         call it). A family that splits the domain into cells refuses cells left empty."""
+
+    def set_shape(self, dim_in: int, dim_out: int, width: int, depth: int) -> None:
+        """Check and keep an MLP family's sizes (every such constructor starts here)."""
+        if width < 1 or depth < 0:
+            raise ValueError(f"width must be >= 1 and depth >= 0, got width={width}, depth={depth}")
+        self.dim_in, self.dim_out, self.width, self.depth = dim_in, dim_out, width, depth
 
     def flops_per_point(self) -> FlopCount:
         raise NotImplementedError

@@ -3,15 +3,15 @@ Representation Networks", ENRP, 2022).
 
 The domain is split into a grid of cells (M x M for an image, M segments for audio); member g
 fits only the samples of cell g, on cell-local coordinates (`signals.partition`, pixel-centre
-convention, so the model evaluates at any resolution and on scattered points). Members are SIREN,
-ReLU, ReLU + positional encoding or Fourier-feature networks, or any plain MLP family that
-offers its activation and initialisation (`parts()`, `layers.MLPParts`: Gauss, FINER), with
-exactly the architecture and the per-member initialisation of the standalone family
-(`models.build(member, ...)`). WIRE is not a member: its complex layers are not stacks of
-real linear layers.
+convention, so the model evaluates at any resolution and on scattered points). A member is any
+pointwise family that offers its parts (`batched()`, `layers.Pointwise`: its encoding and
+activation as objects and a factory for its batched layers): SIREN, ReLU, ReLU + positional
+encoding, Fourier features, WIRE, Gauss, FINER, with exactly the architecture and the
+per-member initialisation (the family's own `init_`) of the standalone family
+(`models.build(member, ...)`); nothing here depends on which family it is.
 
 All members run as one batched computation: weights stacked as (G, out, in) in `BatchedLinear`,
-samples sorted by cell once (the order is cached per coordinate tensor), grouped as (G, n, d)
+samples sorted by cell once (`layers.Groups`, cached per coordinate tensor), grouped as (G, n, d)
 and pushed through `torch.baddbmm`; a cell with more samples than the others is split into
 chunks that share their member's weights, so padding never exceeds about the number of samples.
 `stack` > 1 stacks independent copies of the whole ensemble (different seeds) in the same
@@ -30,7 +30,7 @@ paper's ptflops convention (linear layers' matmuls only), which reproduces their
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -40,71 +40,22 @@ from ..checks import SIZE, Range, check_cells
 from ..flops import FlopCount
 from ..signals import MAX_SIDE, Signal, parse_grid, partition
 from .base import INR, CoordsMemo
-from .layers import BatchedLinear, default_bias_init_, glorot_init_, sine, siren_init_, w0_in_weights
-from .finer import Finer
-from .fourier import FourierFeatures
-from .gauss import Gauss
-from .registry import build, register
-from .relu import ReluMLP
-from .siren import Siren
+from .layers import Groups, run_batched
+from .registry import _constructor, available, build, parameters, register
 
-MEMBERS = ("siren", "relu", "relu_pe", "ff", "gauss", "finer")
-# Family options an ensemble passes on to its members, and the families that take each.
-MEMBER_OPTIONS = {"w0": ("siren", "finer"), "w0_initial": ("siren", "finer"),
-                  "pe_freqs": ("relu", "relu_pe"), "sigma": ("ff",), "mapping_size": ("ff",),
-                  "two_pi": ("ff",), "scale": ("gauss",), "bias_scale": ("finer",)}
+# options an ensemble passes on to its members: the member family's own constructor keywords
+OPTIONS = ("w0", "w0_initial", "pe_freqs", "sigma", "mapping_size", "two_pi", "scale", "bias_scale")
 
 
-@dataclass
-class _Plan:
-    """How the samples of one coordinate tensor map onto the batched (groups, n) layout.
-
-    order: samples sorted by cell (None when they already are); inverse: its inverse.
-    groups: rows of the batch (= members unless a cell is split into chunks); n: samples per
-    row; members: member of each row (None: row g is member g); slots: each sorted sample's
-    position in the flat (groups * n) layout (None when the layout is exactly full).
-    """
-
-    order: torch.Tensor | None
-    inverse: torch.Tensor | None
-    groups: int
-    n: int
-    members: torch.Tensor | None
-    slots: torch.Tensor | None
-    counts: torch.Tensor
+def members() -> list[str]:
+    """The registered families an ensemble can batch: pointwise ones that offer `batched()`."""
+    return [n for n in available() if getattr(_constructor(n), "pointwise", False)
+            and hasattr(_constructor(n), "batched")]
 
 
-def make_plan(cell: torch.Tensor, cells: int) -> _Plan:
-    """Group N samples with cell ids `cell` into rows of at most n = ceil(N / cells) samples."""
-    N = cell.numel()
-    dev = cell.device
-    counts = torch.bincount(cell, minlength=cells)
-    n = max(1, -(-N // cells))
-    if N > 1 and bool((cell[1:] >= cell[:-1]).all()):
-        order = inverse = None
-        sorted_cell = cell
-    else:
-        order = torch.argsort(cell, stable=True)
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(N, device=dev)
-        sorted_cell = cell[order]
-    if int(counts.max()) <= n:
-        groups, members = cells, None
-        if N == cells * n:  # every cell holds exactly n samples: a plain reshape
-            slots = None
-        else:
-            start = torch.cumsum(counts, 0) - counts
-            rank = torch.arange(N, device=dev) - start[sorted_cell]
-            slots = sorted_cell * n + rank
-    else:  # uneven: cell g takes ceil(count_g / n) rows, so rows * n <= N + cells * n
-        chunks = -(-counts // n)
-        groups = int(chunks.sum())
-        members = torch.repeat_interleave(torch.arange(cells, device=dev), chunks)
-        first_row = torch.cumsum(chunks, 0) - chunks
-        start = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(N, device=dev) - start[sorted_cell]
-        slots = (first_row[sorted_cell] + rank // n) * n + rank % n
-    return _Plan(order, inverse, groups, n, members, slots, counts)
+def make_plan(cell: torch.Tensor, cells: int) -> Groups:
+    """N samples with cell ids `cell` in rows of at most ceil(N / cells) samples."""
+    return Groups(cell, cells, m=max(1, -(-cell.numel() // cells)))
 
 
 @register("ensemble")
@@ -112,18 +63,15 @@ class Ensemble(INR):
     """A grid of member networks, batched. See the module docstring.
 
     grid: cells per axis (int, 'AxB' or tuple; for audio the number of segments). member: the
-    family of every member (siren, relu, relu_pe, ff, gauss, finer). width/depth: each member's
-    width and number of hidden width->width layers after the first (SIREN's hidden_layers,
-    ENRP's d). w0, w0_initial (siren, finer), pe_freqs (relu, relu_pe), sigma, mapping_size,
-    two_pi (ff), scale (gauss), bias_scale (finer): the member family's own options; None keeps
-    that family's default. stack: independent copies
-    of the whole ensemble in one model (outputs (N, stack * dim_out)).
+    family of every member (any pointwise family with `batched()`: siren, relu, relu_pe, ff,
+    wire, gauss, finer). width/depth: each member's width and number of hidden width->width
+    layers after the first (SIREN's hidden_layers, ENRP's d). w0, w0_initial, pe_freqs, sigma,
+    mapping_size, two_pi, scale, bias_scale: the member family's own options (refused for a
+    family that does not take them); None keeps that family's default. stack: independent
+    copies of the whole ensemble in one model (outputs (N, stack * dim_out)).
     """
 
-    # the member options take their own family's ranges
-    ranges = {**INR.ranges, "grid": Range(1, MAX_SIDE), "stack": SIZE,
-              **{k: fam.ranges[k] for fam in (Siren, ReluMLP, FourierFeatures, Gauss, Finer)
-                 for k in MEMBER_OPTIONS if k in fam.ranges}}
+    ranges = {**INR.ranges, "grid": Range(1, MAX_SIDE), "stack": SIZE}   # + add_member_ranges
     adam = {"lr": 1e-3}   # inrlab.defaults.SWEEP (SIREN members, the default)
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, grid: int | str | tuple[int, ...] = 2,
@@ -133,51 +81,64 @@ class Ensemble(INR):
                  mapping_size: int | None = None, two_pi: bool | None = None,
                  scale: float | None = None, bias_scale: float | None = None, stack: int = 1):
         super().__init__()
-        if member not in MEMBERS:
-            raise InrlabError(f"unknown member '{member}' (choose from {', '.join(MEMBERS)})")
+        if member not in members():
+            raise InrlabError(f"unknown member '{member}' (choose from {', '.join(members())})")
         if width < 1 or depth < 0 or dim_in < 1 or dim_out < 1:
             raise ValueError(f"width, dim_in, dim_out must be >= 1 and depth >= 0; got "
                              f"width={width}, depth={depth}, dim_in={dim_in}, dim_out={dim_out}")
         if isinstance(stack, bool) or stack < 1:
             raise ValueError(f"stack must be a positive integer, got {stack!r}")
-        given = {"w0": w0, "w0_initial": w0_initial, "pe_freqs": pe_freqs, "sigma": sigma,
-                 "mapping_size": mapping_size, "two_pi": two_pi, "scale": scale,
-                 "bias_scale": bias_scale}
+        given = dict(zip(OPTIONS, (w0, w0_initial, pe_freqs, sigma, mapping_size, two_pi, scale,
+                                   bias_scale)))
         for key, value in given.items():
-            if value is not None and member not in MEMBER_OPTIONS[key]:
+            if value is not None and key not in parameters(member):
+                takes = [m for m in members() if key in parameters(m)]
                 raise InrlabError(f"option {key}={value!r} does not apply to member '{member}' "
-                                  f"(it is for {', '.join(MEMBER_OPTIONS[key])})")
+                                  f"(it is for {', '.join(takes)})")
         self.grid = parse_grid(grid, dim_in)
         self.cells = math.prod(self.grid)
         self.member, self.width, self.depth, self.stack = member, width, depth, stack
         self.channels = dim_out                 # outputs per copy
         self.dim_in, self.dim_out = dim_in, dim_out * stack   # what forward returns (fit checks this)
         self.member_kwargs = {k: v for k, v in given.items() if v is not None}
-        # The standalone member on the meta device: the options resolved to its family's
-        # defaults (and validated there), and its FLOP count.
+        # the standalone member on the meta device: options resolved to its family's defaults
+        # (and validated there), its parts and its FLOP count
         proto = self.member_network(device="meta")
+        for key in OPTIONS:
+            if key in parameters(member):
+                setattr(self, key, getattr(proto, key))
         self.groups = stack * self.cells
-        # a plain MLP family's activation and initialisation (None: handled below by name)
-        self.mlp_parts = proto.parts() if hasattr(proto, "parts") else None
-        if self.mlp_parts is not None:
-            enc_dim = dim_in
-        elif member == "siren":
-            self.w0, self.w0_initial = proto.w0, proto.w0_initial
-            enc_dim = dim_in
-        elif member in ("relu", "relu_pe"):
-            self.pe_freqs = proto.pe_freqs
-            self.register_buffer("freqs", (2.0 ** torch.arange(self.pe_freqs)) * math.pi)
-            enc_dim = dim_in * (1 + 2 * self.pe_freqs)
-        else:
-            self.sigma, self.mapping_size, self.two_pi = proto.sigma, proto.mapping_size, proto.two_pi
-            if proto.sigmoid:
-                raise InrlabError("ff members with a sigmoid output are not supported")
-            self.register_buffer("B", torch.empty(self.groups, self.mapping_size, dim_in))
-            enc_dim = 2 * self.mapping_size
-        dims = [enc_dim] + [width] * (depth + 1) + [dim_out]
-        self.layers = nn.ModuleList(BatchedLinear(self.groups, a, b) for a, b in zip(dims[:-1], dims[1:]))
+        parts = proto.batched()
+        self.activation = parts.activation
+        self.encoding = parts.encoding.batched(self.groups)
+        self.layers = parts.layers(self.groups)
         self._plans = CoordsMemo(size=4)
         self.init_()
+
+    @classmethod
+    def ranges_for(cls, kwargs: dict) -> dict:
+        """The ensemble's ranges, and each member option's range in the member's family."""
+        member = kwargs.get("member", "siren")
+        fam = getattr(_constructor(member), "ranges", {}) if member in members() else {}
+        return {**cls.ranges, **{k: r for k, r in fam.items() if k in OPTIONS}}
+
+    @classmethod
+    def add_member_ranges(cls) -> None:
+        """Declare each member option with a member family's range (once every family is
+        registered), so the option's range is listed where the ensemble's are."""
+        for m in members():
+            cls.ranges.update({k: r for k, r in _constructor(m).ranges.items()
+                               if k in OPTIONS and k not in cls.ranges})
+
+    def __getattr__(self, name):
+        # the members' encoding tensors (ff's B) read as the ensemble's own, as before
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            encoding = self.__dict__.get("_modules", {}).get("encoding")
+            if encoding is None or name == "encoding" or not hasattr(encoding, name):
+                raise
+            return getattr(encoding, name)
 
     def check_signal(self, signal) -> None:
         check_cells(signal, self.grid)  # uneven cells are fine, empty ones are refused
@@ -195,35 +156,28 @@ class Ensemble(INR):
 
     @torch.no_grad()
     def init_(self):
-        """Every member drawn as its standalone family draws one, fan-in/fan-out being ONE
-        member's layer sizes. SIREN (Sitzmann et al. 2020, sec. 3.2): first layer U(-1/n, 1/n),
-        others U(-sqrt(6/n)/w0, sqrt(6/n)/w0), biases nn.Linear's U(-1/sqrt(n), 1/sqrt(n)).
-        ReLU, ReLU + PE and Fourier features: Glorot uniform, zero bias (Keras' default, as
-        those papers' code). Fourier features: B ~ N(0, sigma^2) drawn per member (Tancik et
-        al. 2020, sec. 6). Gauss, FINER: their family's own rule (`parts().init_layers_`).
-        ENRP sec. III-A only says the members are alike; the bias fan-in of their batched code
-        (out * in) is not followed."""
-        if self.mlp_parts is not None:
-            self.mlp_parts.init_layers_(self.layers)
-            return
-        for i, layer in enumerate(self.layers):
-            if self.member == "siren":
-                siren_init_(layer.weight, layer.in_features, self.w0, first=(i == 0))
-                default_bias_init_(layer.bias, layer.in_features)
-            else:
-                glorot_init_(layer.weight, layer.bias, layer.in_features, layer.out_features)
-        if self.member == "ff":
-            self.B.normal_().mul_(self.sigma)
+        """Every member drawn as its standalone family draws one (the family's `init_` on the
+        batched layers), fan-in/fan-out being ONE member's layer sizes, then the members'
+        encodings (Fourier features: B ~ N(0, sigma^2) per member). ENRP sec. III-A only says
+        the members are alike; the bias fan-in of their batched code (out * in) is not
+        followed."""
+        self.member_network(device="meta").init_(self.layers)
+        self.encoding.init_()
+
+    def member_tensors(self) -> list[torch.Tensor]:
+        """The batched tensors, member k's own at [k], in the order of a standalone member's
+        parameters and then its per-member buffers (`member_pairs`)."""
+        return [*self.layers.parameters(), *(self.encoding.get_buffer(n) for n in self.encoding.per_member)]
 
     # ------------------------------------------------------------------ grouping
 
-    def plan(self, coords: torch.Tensor, cell: torch.Tensor | None = None) -> _Plan:
+    def plan(self, coords: torch.Tensor, cell: torch.Tensor | None = None) -> Groups:
         """The grouping of `coords`, computed once per coordinate tensor (fit passes the same
         tensor every step) and recomputed if that tensor is modified in place."""
         return self._plans.get(coords, lambda: make_plan(
             partition(coords, self.grid)[0] if cell is None else cell, self.cells))
 
-    def _rows(self, plan: _Plan) -> torch.Tensor | None:
+    def _rows(self, plan: Groups) -> torch.Tensor | None:
         """Member of every batch row across the stacked copies (None: rows are members)."""
         if plan.members is None:
             return None
@@ -233,57 +187,20 @@ class Ensemble(INR):
     # ------------------------------------------------------------------ forward
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        N = coords.shape[0]
-        if N == 0:
+        if coords.shape[0] == 0:
             return coords.new_zeros(0, self.dim_out)
         cell, local = partition(coords, self.grid)
         p = self.plan(coords, cell)
-        x = local if p.order is None else local.index_select(0, p.order)
-        if self.member in ("relu", "relu_pe") and self.pe_freqs:
-            z = (x[:, :, None] * self.freqs).flatten(1)
-            x = torch.cat([x, torch.sin(z), torch.cos(z)], dim=-1)
-        if p.slots is not None:
-            x = x.new_zeros(p.groups * p.n, x.shape[1]).index_copy(0, p.slots, x)
-        d = x.shape[-1]
-        x = x.view(p.groups, p.n, d).transpose(1, 2)        # (groups, d, n): channels first
+        d = local.shape[1]
+        x = p.gather(local).transpose(1, 2)                  # (rows, d, m): channels first
         if self.stack > 1:
-            x = x.unsqueeze(0).expand(self.stack, *x.shape).reshape(self.stack * p.groups, d, p.n)
-        h = self._members(x, self._rows(p))                  # (stack * groups, C, n)
+            x = x.unsqueeze(0).expand(self.stack, *x.shape).reshape(self.stack * p.rows, d, p.m)
+        rows = self._rows(p)
+        h = run_batched(self.encoding(x, rows), self.layers, self.activation, rows)
         C = self.channels
-        # rows of the (groups * n) layout, copies side by side in the columns
-        out = h.view(self.stack, p.groups, C, p.n).permute(1, 3, 0, 2).reshape(p.groups * p.n, self.stack * C)
-        if p.slots is not None:
-            out = out.index_select(0, p.slots)
-        return out if p.inverse is None else out.index_select(0, p.inverse)
-
-    def _members(self, x: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
-        """The member networks on grouped, channels-first inputs x (rows, d, n) ->
-        (rows, channels, n)."""
-        layers = self.layers
-        if self.mlp_parts is not None:
-            h = x
-            for i, layer in enumerate(layers[:-1]):
-                h = self.mlp_parts.activate(layer(h, rows, channels_first=True), i)
-            return layers[-1](h, rows, channels_first=True)
-        if self.member == "siren":
-            h = x
-            for i, layer in enumerate(layers[:-1]):
-                w0 = self.w0_initial if i == 0 else self.w0
-                if w0_in_weights(layer.in_features, h.shape[-1]):   # h: (rows, in, n)
-                    h = sine(layer(h, rows, channels_first=True, scale=w0))
-                else:
-                    h = sine(layer(h, rows, channels_first=True), w0)
-            return layers[-1](h, rows, channels_first=True)
-        if self.member == "ff":
-            B = self.B if rows is None else self.B.index_select(0, rows)
-            z = torch.bmm(B, x)
-            if self.two_pi:
-                z = z * (2 * math.pi)
-            x = torch.cat([torch.sin(z), torch.cos(z)], dim=1)
-        h = x
-        for layer in layers[:-1]:
-            h = torch.relu_(layer(h, rows, channels_first=True))
-        return layers[-1](h, rows, channels_first=True)
+        # rows of the (rows * m) layout, copies side by side in the columns
+        out = h.view(self.stack, p.rows, C, p.m).permute(1, 3, 0, 2).reshape(p.rows * p.m, self.stack * C)
+        return p.scatter(out)
 
     # ------------------------------------------------------------------ costs
 
@@ -297,18 +214,28 @@ class Ensemble(INR):
         """FLOPs as the ENRP paper counts them (ptflops: linear layers' matmuls, 2 per
         multiply-add, forward, one copy). Their Table I: SIREN 3x256 at 128^2 = 6.48 G,
         M=32, d=1, w=128 = 557.84 M. For ff members their 558.11 M equals the linear layers
-        plus the projection x B counted once per member, not per sample; we follow that."""
+        plus the projection x B counted once per member, not per sample; we follow that (an
+        encoding's matmul is that projection)."""
         from ..flops import n_points
 
         per_point = self.member_network(device="meta").flops_per_point().matmul
-        if self.member == "ff":
-            proj = 2.0 * self.dim_in * self.mapping_size
-            return (per_point - proj) * n_points(shape) + proj * self.cells
-        return per_point * n_points(shape)
+        proj = self.encoding.flops().matmul
+        return (per_point - proj) * n_points(shape) + proj * self.cells
 
     def extra_repr(self) -> str:
         grid = "x".join(map(str, self.grid))
         return f"grid={grid}, members={self.cells}, member={self.member}, stack={self.stack}"
+
+
+def member_pairs(net: nn.Module, model: Ensemble) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(standalone tensor, batched tensor) pairs: member k of `model` holds net's tensors as
+    the batched ones at [k] (parameters in order, then the encoding's per-member buffers)."""
+    names = model.encoding.per_member
+    mine = [*net.parameters(), *(net.encoding.get_buffer(n) for n in names)]
+    theirs = model.member_tensors()
+    if len(mine) != len(theirs) or any(m.shape != t.shape[1:] for m, t in zip(mine, theirs)):
+        raise InrlabError(f"member '{model.member}' tensors do not line up with the ensemble's")
+    return list(zip(mine, theirs))
 
 
 # --------------------------------------------------------------------------- stacked copies
@@ -346,11 +273,8 @@ def take_copy(model: Ensemble, s: int) -> Ensemble:
         width=model.width, depth=model.depth, stack=1, **model.member_kwargs)
     one = build("ensemble", **kwargs).to(next(model.parameters()).device)
     rows = slice(s * model.cells, (s + 1) * model.cells)
-    for mine, theirs in zip(one.layers, model.layers):
-        mine.weight.copy_(theirs.weight[rows])
-        mine.bias.copy_(theirs.bias[rows])
-    if model.member == "ff":
-        one.B.copy_(model.B[rows])
+    for mine, theirs in zip(one.member_tensors(), model.member_tensors()):
+        mine.copy_(theirs[rows])
     return one
 
 
@@ -390,11 +314,8 @@ class EnsembleReference(INR):
     def load_from(self, model: Ensemble) -> None:
         """Copy the batched weights into the member networks."""
         for k, net in enumerate(self.nets):
-            for mine, theirs in zip(net.layers, model.layers):
-                mine.weight.copy_(theirs.weight[k])
-                mine.bias.copy_(theirs.bias[k])
-            if model.member == "ff":
-                net.B.copy_(model.B[k])
+            for mine, theirs in member_pairs(net, model):
+                mine.copy_(theirs[k])
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         cell, local = partition(coords, self.grid)

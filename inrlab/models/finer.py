@@ -23,68 +23,17 @@ from __future__ import annotations
 from functools import partial
 
 import torch
-from torch import nn
 
 from ..checks import Range
 from ..flops import FlopCount, mlp_flops
 from .base import INR
-from .layers import MLPParts, _textbook_ops, default_bias_init_, linear, siren_init_
+from .layers import Encoding, FinerAct, Pointwise, default_bias_init_, finer, linear_stack, run_mlp, siren_init_  # noqa: F401
 from .registry import register
 from .siren import W0
 
 # b ~ U(-k, k): past 1e3 the first layer's phase w0 (|b| + 1) b exceeds 3e7 rad, where float32
 # keeps no phase at all
 BIAS_SCALE = Range(0, 1e3, why="the first layer's phase w0 (k + 1) k keeps no float32 precision beyond it")
-
-
-class _FinerFn(torch.autograd.Function):
-    """sin(w0 (|z| + 1) z) with one fresh tensor forward and two backward (the phase's cosine
-    and its derivative); under create_graph the backward uses out-of-place ops."""
-
-    @staticmethod
-    def forward(ctx, z, w0, scale_grad):
-        ctx.w0, ctx.scale_grad = w0, scale_grad
-        ctx.save_for_backward(z)
-        return z.abs().add_(1).mul_(z).mul_(w0).sin_()
-
-    @staticmethod
-    def backward(ctx, grad):
-        (z,) = ctx.saved_tensors
-        w0, c = ctx.w0, (2.0 if ctx.scale_grad else 1.0)
-        if torch.is_grad_enabled():   # the scale stays a constant here too unless scale_grad
-            a = z.abs() if ctx.scale_grad else z.abs().detach()
-            return grad * torch.cos(w0 * (a + 1) * z) * (w0 * (c * a + 1)), None, None
-        a = z.abs()
-        g = torch.add(a, 1).mul_(z).mul_(w0).cos_()
-        g.mul_(a.mul_(c).add_(1).mul_(w0)).mul_(grad)
-        return g, None, None
-
-
-def finer(z: torch.Tensor, w0: float, scale_grad: bool = False) -> torch.Tensor:
-    """sin(w0 (|z| + 1) z), equal to `_finer_reference` forward and backward."""
-    if _textbook_ops(z):
-        return _finer_reference(z, w0, scale_grad)
-    return _FinerFn.apply(z, float(w0), bool(scale_grad))
-
-
-def _finer_reference(z, w0, scale_grad):
-    scale = z.abs() + 1
-    return torch.sin(w0 * (scale if scale_grad else scale.detach()) * z)
-
-
-@torch.no_grad()
-def _init_layers_(layers, w0: float, bias_scale: float | None) -> None:
-    for i, layer in enumerate(layers):
-        # weights: SIREN's rule (Sitzmann et al. sec. 3.2), the FINER code's init_weights,
-        # the output layer included
-        siren_init_(layer.weight, layer.in_features, w0, first=(i == 0))
-        default_bias_init_(layer.bias, layer.in_features)
-    if bias_scale is not None:  # FINER sec. 3.3: the first bias selects frequencies
-        layers[0].bias.uniform_(-bias_scale, bias_scale)
-
-
-def _activate(z: torch.Tensor, i: int, w0: float, w0_initial: float, scale_grad: bool) -> torch.Tensor:
-    return finer(z, w0_initial if i == 0 else w0, scale_grad)
 
 
 @register("finer")
@@ -97,34 +46,36 @@ class Finer(INR):
                  w0: float = 30.0, w0_initial: float | None = None,
                  bias_scale: float | None = 1.0, scale_grad: bool = False):
         super().__init__()
-        if width < 1 or depth < 0:
-            raise ValueError(f"width must be >= 1 and depth >= 0, got width={width}, depth={depth}")
         if bias_scale is not None and not bias_scale >= 0:
             raise ValueError(f"bias_scale must be >= 0, got bias_scale={bias_scale}")
-        self.dim_in, self.dim_out, self.width, self.depth = dim_in, dim_out, width, depth
+        self.set_shape(dim_in, dim_out, width, depth)
         self.w0 = float(w0)
         self.w0_initial = float(w0 if w0_initial is None else w0_initial)
         self.bias_scale, self.scale_grad = bias_scale, bool(scale_grad)
-        dims = [dim_in] + [width] * (depth + 1) + [dim_out]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.dims = [dim_in] + [width] * (depth + 1) + [dim_out]
+        self.layers = linear_stack(self.dims)
         self.init_()
 
-    def parts(self) -> MLPParts:
-        """The activation and initialisation, for composites (ensemble members)."""
-        return MLPParts(partial(_activate, w0=self.w0, w0_initial=self.w0_initial,
-                                scale_grad=self.scale_grad),
-                        partial(_init_layers_, w0=self.w0, bias_scale=self.bias_scale))
+    def activation(self) -> FinerAct:
+        return FinerAct(self.w0, self.w0_initial, self.scale_grad)
 
-    def init_(self):
-        self.parts().init_layers_(self.layers)
+    def batched(self) -> Pointwise:
+        return Pointwise(Encoding(self.dim_in), self.activation(), partial(linear_stack, list(self.dims)))
+
+    @torch.no_grad()
+    def init_(self, layers=None):
+        """Weights: SIREN's rule (Sitzmann et al. sec. 3.2), the FINER code's init_weights, the
+        output layer included; biases nn.Linear's, but the first drawn U(-k, k) (sec. 3.3: it
+        selects the frequencies). `layers`: this network's (default) or a batched stack."""
+        layers = self.layers if layers is None else layers
+        for i, layer in enumerate(layers):
+            siren_init_(layer.weight, layer.in_features, self.w0, first=(i == 0))
+            default_bias_init_(layer.bias, layer.in_features)
+        if self.bias_scale is not None:
+            layers[0].bias.uniform_(-self.bias_scale, self.bias_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        for i, layer in enumerate(self.layers[:-1]):
-            h = _activate(linear(h, layer.weight, layer.bias), i, self.w0, self.w0_initial,
-                          self.scale_grad)
-        last = self.layers[-1]
-        return linear(h, last.weight, last.bias)
+        return run_mlp(x, self.layers, self.activation())
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         """The textbook formula, for the fast path's equality test."""
@@ -138,7 +89,7 @@ class Finer(INR):
         return self.layers[-1](h)
 
     def flops_per_point(self) -> FlopCount:
-        return mlp_flops([self.dim_in] + [self.width] * (self.depth + 1) + [self.dim_out], "finer")
+        return mlp_flops(self.dims, "finer")
 
     def extra_repr(self) -> str:
         return f"w0={self.w0:g}, w0_initial={self.w0_initial:g}, bias_scale={self.bias_scale}"

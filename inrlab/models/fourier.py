@@ -11,14 +11,13 @@ paper's weaker variant (no 2 pi).
 
 from __future__ import annotations
 
-import math
+from functools import partial
 
 import torch
-from torch import nn
 
 from ..checks import SIZE, Range
-from ..flops import FlopCount, mlp_flops
 from .base import INR
+from .layers import Pointwise, RandomFourier, Relu, linear_stack
 from .registry import register
 from .relu import EncodedReluMLP
 
@@ -36,30 +35,23 @@ class FourierFeatures(EncodedReluMLP):
                  sigma: float = 10.0, mapping_size: int = 256, two_pi: bool = True,
                  sigmoid: bool = False):
         super().__init__()
-        if width < 1 or depth < 0 or mapping_size < 1:
-            raise ValueError(f"width, mapping_size must be >= 1 and depth >= 0; got "
-                             f"width={width}, depth={depth}, mapping_size={mapping_size}")
-        if not sigma > 0:
-            raise ValueError(f"sigma must be positive, got {sigma}")
-        self.dim_in, self.dim_out, self.width, self.depth = dim_in, dim_out, width, depth
+        if mapping_size < 1 or not sigma > 0:
+            raise ValueError(f"mapping_size must be >= 1 and sigma positive; got "
+                             f"mapping_size={mapping_size}, sigma={sigma}")
+        self.set_shape(dim_in, dim_out, width, depth)
         self.sigma, self.mapping_size, self.two_pi, self.sigmoid = sigma, mapping_size, two_pi, sigmoid
-        self.register_buffer("B", torch.randn(mapping_size, dim_in) * sigma)
-        dims = [2 * mapping_size] + [width] * (depth + 1) + [dim_out]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.init_()
+        self.output_activation = "sigmoid" if sigmoid else "identity"
+        self.encoding = RandomFourier(dim_in, mapping_size, sigma, two_pi)   # B drawn first
+        self.build()
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        z = x @ self.B.t()
-        if self.two_pi:
-            z = z * (2 * math.pi)
-        return torch.cat([torch.sin(z), torch.cos(z)], dim=-1)
+    @property
+    def B(self) -> torch.Tensor:
+        return self.encoding.B
+
+    def batched(self) -> Pointwise:
+        if self.sigmoid:
+            raise ValueError("ff members with a sigmoid output are not supported")
+        return Pointwise(self.encoding, Relu(), partial(linear_stack, list(self.dims)))
 
     def output(self, out: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(out) if self.sigmoid else out
-
-    def flops_per_point(self) -> FlopCount:
-        m = self.mapping_size
-        enc = FlopCount(matmul=2.0 * self.dim_in * m, encoding=(m if self.two_pi else 0) + 2.0 * m)
-        mlp = mlp_flops([2 * m] + [self.width] * (self.depth + 1) + [self.dim_out], "relu",
-                        "sigmoid" if self.sigmoid else "identity")
-        return enc + mlp

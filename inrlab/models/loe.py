@@ -50,7 +50,7 @@ from ..flops import FlopCount, linear_flops
 from ..checks import Range
 from ..signals import MAX_SIDE, parse_grid
 from .base import INR, CoordsMemo
-from .layers import (TileGroups, TiledLinear, default_bias_init_, linear, make_activation, sine, siren_init_,
+from .layers import (Groups, TiledLinear, default_bias_init_, linear, make_activation, sine, siren_init_,
                      tile_index, w0_in_weights)
 from .registry import register
 from .siren import W0
@@ -169,12 +169,12 @@ class LoE(INR):
             self.head.reset_parameters()
 
     # ------------------------------------------------------------------ routing
-    def tile_groups(self, coords: torch.Tensor) -> dict[float, TileGroups]:
-        """{scale: TileGroups} of `coords`, reused while the same, unmodified coordinate
+    def tile_groups(self, coords: torch.Tensor) -> dict[float, Groups]:
+        """{scale: Groups} of `coords`, reused while the same, unmodified coordinate
         tensor comes back (every training step), since sorting samples by tile costs about
         5 % of a step."""
         return self._groups.get(coords, lambda: {
-            s: TileGroups(tile_index(coords, s, self.tiles), self.n_tiles) for s in dict.fromkeys(self.scales)})
+            s: Groups(tile_index(coords, s, self.tiles), self.n_tiles) for s in dict.fromkeys(self.scales)})
 
     def tile_ids(self, coords: torch.Tensor) -> list[torch.Tensor]:
         """Per position-dependent layer, the (N,) candidate index of each coordinate."""

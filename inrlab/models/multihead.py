@@ -53,9 +53,9 @@ import torch
 from torch import nn
 
 from ..checks import SEED, SIZE, Range, check_cells
-from ..flops import FlopCount, mlp_flops
+from ..flops import FlopCount, count_model_params, match_width, mlp_flops  # noqa: F401  (old import path)
 from ..signals import MAX_SIDE, parse_grid, partition
-from .base import INR
+from .base import INR, CoordsMemo
 from .layers import SparseHeads, default_bias_init_, glorot_init_, relu_stack
 from .registry import register
 
@@ -63,7 +63,6 @@ from .registry import register
 # distinct ones: float32 coordinates put one local position at slightly different values in
 # different cells (errors ~3e-8 * grid), far below this step, far above float noise.
 QUANTUM = 2 ** 15
-CACHE_ENTRIES = 4
 
 
 @register("multihead")
@@ -96,7 +95,9 @@ class MultiHead(INR):
         self.body = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.head = SparseHeads(width, self.heads * dim_out, alpha, seed=wiring_seed,
                                 impl=heads_impl)
-        self._cache = []
+        # holding the coordinates keeps their memory from being reused, so a key cannot go
+        # stale; a few entries serve training coords, held-out coords and fit()'s memory chunks
+        self._located = CoordsMemo(size=4, hold=True)
         self._gather = None
         self.init_()
 
@@ -109,6 +110,12 @@ class MultiHead(INR):
             glorot_init_(layer.weight, layer.bias, layer.in_features, layer.out_features)
         default_bias_init_(self.body[0].bias, self.dim_in)
         self.head.init_()
+
+    @staticmethod
+    def param_count(grid=8, alpha: int = 32, width: int = 256, depth: int = 3, dim_in: int = 2,
+                    dim_out: int = 1, **_) -> int:
+        """Trainable parameters by formula (`multihead_params`), without drawing the wiring."""
+        return multihead_params(grid, alpha, width, depth, dim_in, dim_out)
 
     def check_signal(self, signal) -> None:
         check_cells(signal, self.grid)  # uneven cells are fine, empty ones are refused
@@ -127,18 +134,18 @@ class MultiHead(INR):
                                  "require grad (its local coordinates are ranks, not differentiable)")
             head, local = partition(coords.double(), self.grid)
             return head, torch.arange(coords.shape[0], device=coords.device), local.to(coords.dtype)
-        key = (coords.untyped_storage().data_ptr(), coords.storage_offset(), tuple(coords.shape),
-               coords.stride(), coords.dtype, coords.device, coords._version)
-        for i, (k, held, found) in enumerate(self._cache):
-            if k == key and held.untyped_storage().data_ptr() == key[0]:  # (not a deep copy)
-                self._cache.append(self._cache.pop(i))
-                return found
+        return self._located.get(coords, lambda: self._locate(coords))
+
+    def _locate(self, coords: torch.Tensor):
         head, local = partition(coords.double(), self.grid)
         q = torch.round((local + 1) * (0.5 * QUANTUM)).long()
         radix = 1
         per_axis = [torch.unique(q[:, k], return_inverse=True) for k in range(self.dim_in)]
         total = math.prod(u.numel() for u, _ in per_axis)
         if total < 2 ** 62:
+            # each point's per-axis ranks as the digits of one integer in a mixed radix (the
+            # axes' distinct counts), so a 1-D unique finds the distinct points, far faster
+            # than torch.unique(dim=0); the digits then give back each distinct point's ranks
             flat = torch.zeros_like(head)
             for u, inv in reversed(per_axis):
                 flat = flat + inv * radix
@@ -158,11 +165,7 @@ class MultiHead(INR):
             local_u = local_u.to(coords.dtype)
         else:
             local_u = (ukey.double() / (0.5 * QUANTUM) - 1).to(coords.dtype)
-        out = (head, ids, local_u)
-        # Holding `coords` keeps its memory from being reused, so the key cannot go stale;
-        # a few entries serve training coords, held-out coords and fit()'s memory chunks.
-        self._cache = self._cache[-(CACHE_ENTRIES - 1):] + [(key, coords, out)]
-        return out
+        return head, ids, local_u
 
     def predict(self, coords: torch.Tensor, chunk: int = 1 << 18) -> torch.Tensor:
         # align_corners maps the distinct positions of the whole set: a chunk would get its own
@@ -287,42 +290,3 @@ def match_alpha(target_params: int, grid=8, width: int = 256, depth: int = 3, di
         raise ValueError(f"target of {target_params:,} parameters is below the smallest "
                          f"multi-head model with this body and grid (alpha=1)")
     return min(alpha, width)
-
-
-def count_model_params(family: str, **kwargs) -> int:
-    """Trainable parameters of models.build(family, **kwargs), counted without allocating
-    (built on the meta device; the multi-head family by its formula)."""
-    from . import build
-
-    if family == "multihead":
-        keep = {k: kwargs[k] for k in ("grid", "alpha", "width", "depth", "dim_in", "dim_out")
-                if k in kwargs}
-        return multihead_params(**keep)
-    with torch.device("meta"):
-        model = build(family, **kwargs)
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def match_width(family: str, target_params: int, **kwargs) -> int:
-    """The largest width at which models.build(family, width=..., **kwargs) has at most
-    `target_params` trainable parameters (the paper's fair comparison: equal parameters).
-
-    Reproduces the paper's baselines at 1,250,816 (MH 64^2 heads, alpha=256): SIREN
-    depth=3 -> 644, FF depth=3 with 128 frequencies -> 603."""
-    def count(w):
-        return count_model_params(family, width=w, **kwargs)
-
-    if count(1) > target_params:
-        raise ValueError(f"{family} has more than {target_params:,} parameters even at width 1")
-    lo, hi = 1, 2
-    while count(hi) <= target_params:
-        lo, hi = hi, hi * 2
-        if hi > 1 << 20:
-            raise ValueError(f"no {family} width up to {hi} reaches {target_params:,} parameters")
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if count(mid) <= target_params:
-            lo = mid
-        else:
-            hi = mid
-    return lo

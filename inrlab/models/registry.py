@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import math
 import typing
+from collections import abc
 from typing import Any, Callable
 
 import torch
@@ -86,6 +87,72 @@ def _annotation(name: str, key: str):
     return hints.get(key, parameters(name)[key].annotation)
 
 
+_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "None": type(None), "list": list,
+          "tuple": tuple, "dict": dict, "Any": Any, "typing.Any": Any, "...": Ellipsis}
+
+
+def _split(text: str, sep: str) -> list[str]:
+    """`text` split at `sep` outside brackets."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += (ch == "[") - (ch == "]")
+        if ch == sep and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return parts + [cur]
+
+
+def resolve_annotation(text: str):
+    """The type a string annotation names ("int", "float | None", "tuple[int, ...]"), parsed
+    without eval; ValueError for anything else."""
+    options = []
+    for part in (p.strip() for p in _split(text, "|")):
+        if part.endswith("]") and "[" in part:
+            base = _NAMES.get(part[:part.index("[")].strip())
+            if base not in (list, tuple, dict):
+                raise ValueError(f"unsupported annotation {text!r}")
+            args = tuple(resolve_annotation(a) if a.strip() != "..." else Ellipsis
+                         for a in _split(part[part.index("[") + 1:-1], ","))
+            options.append(base[args])
+        elif part in _NAMES and part != "...":
+            options.append(_NAMES[part])
+        else:
+            raise ValueError(f"unsupported annotation {text!r}")
+    return options[0] if len(options) == 1 else typing.Union[tuple(options)]
+
+
+def matches(value, ann) -> bool:
+    """Whether `value` is of the annotated type: the one check for model parameters (`coerce`)
+    and notebook parameters (`report.check_parameters`). An int passes where a float is
+    declared, a bool never passes as a number; containers are checked element by element."""
+    if isinstance(ann, str):
+        ann = resolve_annotation(ann)
+    if ann is Any:
+        return True
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return any(matches(value, a) for a in typing.get_args(ann))
+    if ann is type(None) or ann is None:
+        return value is None
+    if ann is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ann is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple) or (isinstance(origin, type) and issubclass(origin, abc.Sequence)):
+        if not isinstance(value, (list, tuple)):
+            return False
+        args = typing.get_args(ann)
+        inner = args[0] if args else Any
+        return all(matches(v, inner) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if isinstance(ann, type):
+        return isinstance(value, ann)
+    return True
+
+
 def _parse_bool(text: str) -> bool:
     t = text.strip().lower()
     if t in ("1", "true", "yes", "on"):
@@ -102,15 +169,13 @@ def coerce(name: str, key: str, value: Any) -> Any:
         raise InrlabError(f"unknown parameter '{key}' for model '{name}' "
                           f"(valid: {', '.join(valid_keys(name))})")
     ann = _annotation(name, key) if key in own else _BUILD_TYPES[extra[key]]
+    if isinstance(ann, str):
+        ann = resolve_annotation(ann)
     options = typing.get_args(ann) if typing.get_origin(ann) in (typing.Union, getattr(__import__("types"), "UnionType", None)) else (ann,)
     if value is None and type(None) in options:
         return None
     if not isinstance(value, str):
-        ok = any(o is float and isinstance(value, (int, float)) and not isinstance(value, bool)
-                 or (isinstance(o, type) and isinstance(value, o)
-                     and not (o is int and isinstance(value, bool)))
-                 or typing.get_origin(o) in (tuple, list) and isinstance(value, (tuple, list))
-                 for o in options)
+        ok = matches(value, ann)
         if ok:
             return float(value) if float in options and int not in options and isinstance(value, int) else value
         raise InrlabError(f"parameter '{key}' of model '{name}' must be {_type_name(ann)}, "
@@ -149,10 +214,11 @@ def _jsonable(v):
 
 def checked_kwargs(name: str, kwargs: dict) -> dict:
     """`kwargs` (text or values) converted to the types model `name` declares and checked
-    against the family's declared ranges (`ranges`), as `build` takes them."""
+    against the family's declared ranges (`ranges`, or `ranges_for(kwargs)` where they depend
+    on other arguments, as an ensemble's member options), as `build` takes them."""
     cls = _constructor(name)
     kwargs = {k: coerce(name, k, v) for k, v in kwargs.items()}
-    ranges = getattr(cls, "ranges", {})
+    ranges = cls.ranges_for(kwargs) if hasattr(cls, "ranges_for") else getattr(cls, "ranges", {})
     for k, v in kwargs.items():
         if k in ranges and v is not None:
             check_range(name, k, v, ranges[k])

@@ -8,15 +8,14 @@ frequencies reaches 2^7 = 128 cycles over [-1, 1], the Nyquist limit of a 256-pi
 
 from __future__ import annotations
 
-import math
+from functools import partial
 
 import torch
-from torch import nn
 
 from ..checks import Range
 from ..flops import FlopCount, mlp_flops
 from .base import INR
-from .layers import glorot_init_, linear, relu_stack
+from .layers import Pointwise, Positional, Relu, glorot_init_, linear_stack, run_mlp
 from .registry import register
 
 # sin(2^k pi x) in float32: at k = 20 (2^20 pi ~ 3.3e6) one ulp of the argument is 0.25 rad, and
@@ -25,22 +24,30 @@ PE_FREQS = Range(0, 20, why="sin(2^k pi x) keeps no phase precision in float32 b
 
 
 class EncodedReluMLP(INR):
-    """An encoding of the coordinates (`encode`), a ReLU MLP on it (`self.layers`, Glorot
-    init) and an output map (`output`, identity here): the shape shared by the ReLU(+PE) and
-    Fourier-feature networks."""
+    """An encoding of the coordinates (`self.encoding`), a ReLU MLP on it (`self.layers`,
+    Glorot init) and an output map (`output`, identity here): the shape shared by the
+    ReLU(+PE) and Fourier-feature networks. Subclasses set the encoding, then call `build`."""
     pointwise = True
 
-    def init_(self):
-        for layer in self.layers:
+    def build(self) -> None:
+        self.dims = [self.encoding.out_features] + [self.width] * (self.depth + 1) + [self.dim_out]
+        self.layers = linear_stack(self.dims)
+        self.init_()
+
+    def init_(self, layers=None):
+        """Glorot uniform weights, zero biases (Keras' Dense default, which the Fourier-feature
+        and multi-head papers' code keep). `layers`: this network's or a batched stack."""
+        for layer in self.layers if layers is None else layers:
             glorot_init_(layer.weight, layer.bias, layer.in_features, layer.out_features)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoding(x)
 
     def output(self, out: torch.Tensor) -> torch.Tensor:
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = relu_stack(self.encode(x), self.layers[:-1])
-        last = self.layers[-1]
-        return self.output(linear(h, last.weight, last.bias))
+        return self.output(run_mlp(self.encode(x), self.layers, Relu()))
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         """The textbook formula, for the fast path's equality test."""
@@ -48,6 +55,17 @@ class EncodedReluMLP(INR):
         for layer in self.layers[:-1]:
             h = torch.relu(layer(h))
         return self.output(self.layers[-1](h))
+
+    def flops_per_point(self) -> FlopCount:
+        return self.encoding.flops() + mlp_flops(self.dims, "relu", self.output_activation)
+
+    output_activation = "identity"
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ("B", "freqs"):   # checkpoints written before the encoding was a module
+            if prefix + name in state_dict:
+                state_dict[prefix + "encoding." + name] = state_dict.pop(prefix + name)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 @register("relu")
@@ -58,28 +76,15 @@ class ReluMLP(EncodedReluMLP):
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  pe_freqs: int = 0):
         super().__init__()
-        if width < 1 or depth < 0 or pe_freqs < 0:
-            raise ValueError(f"width must be >= 1, depth and pe_freqs >= 0; got width={width}, "
-                             f"depth={depth}, pe_freqs={pe_freqs}")
-        self.dim_in, self.dim_out, self.width, self.depth = dim_in, dim_out, width, depth
+        if pe_freqs < 0:
+            raise ValueError(f"pe_freqs must be >= 0, got pe_freqs={pe_freqs}")
+        self.set_shape(dim_in, dim_out, width, depth)
         self.pe_freqs = pe_freqs
-        self.register_buffer("freqs", (2.0 ** torch.arange(pe_freqs)) * math.pi)
-        enc_dim = dim_in * (1 + 2 * pe_freqs)
-        dims = [enc_dim] + [width] * (depth + 1) + [dim_out]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.init_()
+        self.encoding = Positional(dim_in, pe_freqs)
+        self.build()
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pe_freqs == 0:
-            return x
-        z = (x[:, :, None] * self.freqs).flatten(1)
-        return torch.cat([x, torch.sin(z), torch.cos(z)], dim=-1)
-
-    def flops_per_point(self) -> FlopCount:
-        k = self.dim_in * self.pe_freqs
-        enc = FlopCount(encoding=3.0 * k)  # one multiply, one sin, one cos per frequency
-        dims = [self.dim_in * (1 + 2 * self.pe_freqs)] + [self.width] * (self.depth + 1) + [self.dim_out]
-        return enc + mlp_flops(dims, "relu")
+    def batched(self) -> Pointwise:
+        return Pointwise(self.encoding, Relu(), partial(linear_stack, list(self.dims)))
 
 
 @register("relu_pe")

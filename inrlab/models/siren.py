@@ -10,13 +10,14 @@ width=256 (five linear layers).
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
-from torch import nn
 
 from ..checks import Range
 from ..flops import FlopCount, mlp_flops
 from .base import INR
-from .layers import default_bias_init_, linear, sine, siren_init_, w0_in_weights
+from .layers import Encoding, Pointwise, SineAct, default_bias_init_, linear_stack, run_mlp, siren_init_
 from .registry import register
 
 # sin(w0 z) in float32: past this the phase of the first layer's sine is kept to ~0.01 rad at best
@@ -32,30 +33,27 @@ class Siren(INR):
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,
                  w0: float = 30.0, w0_initial: float | None = None):
         super().__init__()
-        if width < 1 or depth < 0:
-            raise ValueError(f"width must be >= 1 and depth >= 0, got width={width}, depth={depth}")
-        self.dim_in, self.dim_out, self.width, self.depth = dim_in, dim_out, width, depth
+        self.set_shape(dim_in, dim_out, width, depth)
         self.w0 = float(w0)
         self.w0_initial = float(w0 if w0_initial is None else w0_initial)
-        dims = [dim_in] + [width] * (depth + 1) + [dim_out]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.dims = [dim_in] + [width] * (depth + 1) + [dim_out]
+        self.layers = linear_stack(self.dims)
         self.init_()
 
-    def init_(self):
-        for i, layer in enumerate(self.layers):
+    def batched(self) -> Pointwise:
+        return Pointwise(Encoding(self.dim_in), SineAct(self.w0, self.w0_initial),
+                         partial(linear_stack, list(self.dims)))
+
+    def init_(self, layers=None):
+        """Sec. 3.2 (and supplement 1.5): the first layer U(-1/n, 1/n), the others
+        U(-sqrt(6/n)/w0, sqrt(6/n)/w0); biases nn.Linear's U(-1/sqrt(n), 1/sqrt(n)).
+        `layers`: this network's (default) or a batched stack of members."""
+        for i, layer in enumerate(self.layers if layers is None else layers):
             siren_init_(layer.weight, layer.in_features, self.w0, first=(i == 0))
             default_bias_init_(layer.bias, layer.in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        for i, layer in enumerate(self.layers[:-1]):
-            w0 = self.w0_initial if i == 0 else self.w0
-            if w0_in_weights(layer.in_features, h.shape[0]):
-                h = sine(linear(h, layer.weight * w0, layer.bias * w0))
-            else:
-                h = sine(linear(h, layer.weight, layer.bias), w0)
-        last = self.layers[-1]
-        return linear(h, last.weight, last.bias)
+        return run_mlp(x, self.layers, SineAct(self.w0, self.w0_initial))
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         """The textbook formula, for the fast path's equality test."""
@@ -65,4 +63,4 @@ class Siren(INR):
         return self.layers[-1](h)
 
     def flops_per_point(self) -> FlopCount:
-        return mlp_flops([self.dim_in] + [self.width] * (self.depth + 1) + [self.dim_out], "sine")
+        return mlp_flops(self.dims, "sine")

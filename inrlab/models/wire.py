@@ -28,97 +28,62 @@ most units are otherwise subnormal floats, which made a CPU training step 10x sl
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from torch import nn
 
 from ..flops import FlopCount
 from .base import INR
-from .gauss import EXP_FLOOR, SCALE
-from .layers import linear
+from .gauss import SCALE
+from .layers import (BatchedLinear, ComplexLinear, Encoding, GaborAct, Pointwise, gabor,  # noqa: F401
+                     linear, torch_default_init_)
 from .registry import register
 from .siren import W0
 
 
-class ComplexLinear(nn.Module):
-    """z = W h + b with W complex, stored as a real (2, out, in) `weight`; `bias` (2, out)
-    complex, or (out,) real where only the real part of z is used (`real_out`)."""
-
-    def __init__(self, in_features: int, out_features: int, real_out: bool = False):
-        super().__init__()
-        self.in_features, self.out_features, self.real_out = in_features, out_features, real_out
-        self.weight = nn.Parameter(torch.empty(2, out_features, in_features))
-        self.bias = nn.Parameter(torch.empty(out_features) if real_out else torch.empty(2, out_features))
-        self.init_()
-
-    @torch.no_grad()
-    def init_(self):
-        # nn.Linear(dtype=cfloat)'s rule: U(-1/sqrt(n), 1/sqrt(n)) for each part, n = fan-in
-        bound = 1.0 / math.sqrt(self.in_features)
-        self.weight.uniform_(-bound, bound)
-        self.bias.uniform_(-bound, bound)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        """[Re h, Im h] (N, 2 in) -> [Re z, Im z] (N, 2 out), or Re z (N, out) if real_out."""
-        re, im = self.weight[0], self.weight[1]
-        top = torch.cat([re, -im], dim=1)
-        if self.real_out:
-            return linear(h, top, self.bias)
-        block = torch.cat([top, torch.cat([im, re], dim=1)], dim=0)
-        return linear(h, block, self.bias.reshape(-1))
-
-    def complex_weight(self) -> torch.Tensor:
-        return torch.complex(self.weight[0], self.weight[1])
-
-    def complex_bias(self) -> torch.Tensor:
-        return self.bias if self.real_out else torch.complex(self.bias[0], self.bias[1])
-
-
-def gabor(a: torch.Tensor, b: torch.Tensor | None, w0: float, scale: float) -> torch.Tensor:
-    """exp(j w0 z - |scale z|^2) of z = a + jb (b None: z real) as [real part, imaginary part]."""
-    r2 = a * a if b is None else a * a + b * b
-    log_m = r2 * -(scale * scale) if b is None else r2 * -(scale * scale) - w0 * b
-    m = torch.exp(log_m.clamp(min=-EXP_FLOOR))
-    phase = a * w0
-    return torch.cat([m * torch.cos(phase), m * torch.sin(phase)], dim=1)
+def wire_layers(dim_in: int, units: int, depth: int, dim_out: int, groups: int | None = None) -> nn.ModuleList:
+    """The real first layer, `depth` complex hidden layers and the complex output layer with a
+    real bias, standalone (groups None) or for `groups` members."""
+    first = nn.Linear(dim_in, units) if groups is None else BatchedLinear(groups, dim_in, units)
+    hidden = [ComplexLinear(units, units, groups=groups) for _ in range(depth)]
+    return nn.ModuleList([first, *hidden, ComplexLinear(units, dim_out, real_out=True, groups=groups)])
 
 
 @register("wire")
 class Wire(INR):
+    adam = {"lr": 0.001}   # inrlab.defaults.SWEEP
     pointwise = True
     ranges = {**INR.ranges, "w0": W0, "scale": SCALE}
-    adam = {"lr": 0.001}   # inrlab.defaults.SWEEP
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 2,
                  w0: float = 20.0, scale: float = 30.0):
         super().__init__()
-        if width < 1 or depth < 0:
-            raise ValueError(f"width must be >= 1 and depth >= 0, got width={width}, depth={depth}")
         if not (w0 > 0 and scale > 0):
             raise ValueError(f"w0 and scale must be positive, got w0={w0}, scale={scale}")
-        self.dim_in, self.dim_out, self.width, self.depth = dim_in, dim_out, width, depth
+        self.set_shape(dim_in, dim_out, width, depth)
         self.w0, self.scale = float(w0), float(scale)
         self.units = max(1, int(width / math.sqrt(2)))
-        self.first = nn.Linear(dim_in, self.units)
-        self.hidden = nn.ModuleList(ComplexLinear(self.units, self.units) for _ in range(depth))
-        self.last = ComplexLinear(self.units, dim_out, real_out=True)
+        layers = wire_layers(dim_in, self.units, depth, dim_out)
+        self.first, self.hidden, self.last = layers[0], nn.ModuleList(layers[1:-1]), layers[-1]
         self.init_()
 
+    def batched(self) -> Pointwise:
+        return Pointwise(Encoding(self.dim_in), GaborAct(self.w0, self.scale),
+                         partial(wire_layers, self.dim_in, self.units, self.depth, self.dim_out))
+
     @torch.no_grad()
-    def init_(self):
-        # every layer keeps nn.Linear's default (WIRE's code sets no initialisation of its own)
-        bound = 1.0 / math.sqrt(self.dim_in)
-        self.first.weight.uniform_(-bound, bound)
-        self.first.bias.uniform_(-bound, bound)
-        for layer in [*self.hidden, self.last]:
-            layer.init_()
+    def init_(self, layers=None):
+        """Every layer keeps nn.Linear's default (WIRE's code sets no initialisation of its
+        own; complex parts drawn alike). `layers`: this network's or a batched stack."""
+        for layer in [self.first, *self.hidden, self.last] if layers is None else layers:
+            torch_default_init_(layer.weight, layer.bias, layer.in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        u = self.units
-        h = gabor(linear(x, self.first.weight, self.first.bias), None, self.w0, self.scale)
+        act = GaborAct(self.w0, self.scale)
+        h = act(linear(x, self.first.weight, self.first.bias), 0)
         for layer in self.hidden:
-            z = layer(h)
-            h = gabor(z[:, :u], z[:, u:], self.w0, self.scale)
+            h = act(layer(h), 1)
         return self.last(h)
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
