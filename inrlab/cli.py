@@ -51,8 +51,10 @@ def cmd_fit(args) -> int:
     from . import models, signals
     from .flops import count_params, forward_flops
     from .checks import check_output_file, check_seed
+    from .allocator import enable
     from .train import fit, resolve_device
 
+    enable()  # before any tensor (inrlab.allocator)
     if args.model not in models.available():
         raise InrlabError(f"unknown model '{args.model}' (choose from {', '.join(models.available())})")
     sets = _parse_sets(args.set, args.model)

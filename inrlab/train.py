@@ -12,200 +12,27 @@ import contextlib
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
 
-from .atomic import atomic_write
-from .checks import (COMPILE_MODES, available_memory, check_callbacks, check_device, check_number,
-                     check_output_file, check_seed, check_training_memory, refuse_special_file)
-from .defaults import adam_settings
+from .callbacks import Checkpoint, Every, Evaluate, ProgressBar, TargetPSNR
+from .checkpoint import load_checkpoint, resume_from, save_checkpoint
+from .checks import check_training_memory
+from .fitsetup import (check_fit_arguments, compiled, make_optimizer, make_schedule, precision,
+                       resolve_device)
 from .errors import InrlabError, TrainingDiverged
+from .history import History
+from .memory import plan_chunks
 from .metrics import SSIM_MIN_SIDE, psnr, psnr_from_mse, ssim
 from .signals import Signal, fingerprint
 
-
-# --------------------------------------------------------------------------- device
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """'auto' picks cuda, then mps, then cpu; anything else is checked to exist here."""
-    if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if not isinstance(device, (str, torch.device)):
-        raise InrlabError(f"device must be a name such as 'cpu' or 'cuda:0', got {device!r}")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InrlabError(f"unknown device '{device}' (use auto, cpu, cuda or mps)") from None
-    return check_device(dev, device)
+__all__ = ["History", "FitState", "fit", "make_step", "make_optimizer", "make_schedule",
+           "backward_in_pieces", "evaluate", "final_ssim", "resolve_device", "load_checkpoint",
+           "save_checkpoint"]
 
 
-# --------------------------------------------------------------------------- history
-
-@dataclass
-class History:
-    """What a fit recorded. Per step: the training loss (MSE before that step's update).
-    Per evaluation (every `eval_every` steps and after the last step): fit PSNR, held-out PSNR
-    (None without a held-out set) and the training wall seconds so far (evaluation excluded).
-    After the last step only (SSIM is costly): `ssim` on the training image and `ssim_heldout`
-    on the held-out image grid (`final_ssim`), with `ssim_note` saying why one is None."""
-
-    step: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    eval_step: list[int] = field(default_factory=list)
-    psnr: list[float] = field(default_factory=list)
-    psnr_heldout: list[float | None] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    config: dict = field(default_factory=dict)
-    ssim: float | None = None
-    ssim_heldout: float | None = None
-    ssim_note: str | None = None
-
-    @property
-    def final(self) -> dict:
-        """Metrics after the last step."""
-        ssim = {"ssim": self.ssim, "ssim_heldout": self.ssim_heldout, "ssim_note": self.ssim_note}
-        if not self.eval_step:
-            return {"psnr": None, "psnr_heldout": None, "seconds": 0.0, "steps": 0, **ssim}
-        return {"psnr": self.psnr[-1], "psnr_heldout": self.psnr_heldout[-1],
-                "seconds": self.seconds[-1], "steps": self.eval_step[-1], **ssim}
-
-    def seconds_to(self, target_psnr: float) -> float | None:
-        """Training seconds until fit PSNR first reached `target_psnr` (None if never)."""
-        for p, s in zip(self.psnr, self.seconds):
-            if p is not None and p >= target_psnr:
-                return s
-        return None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "History":
-        return cls(**d)
-
-
-@dataclass
-class FitState:
-    """What a callback sees."""
-
-    step: int
-    model: torch.nn.Module
-    signal: Signal
-    history: History
-    optimizer: torch.optim.Optimizer
-
-
-# --------------------------------------------------------------------------- schedules
-
-def make_schedule(schedule, steps: int) -> Callable[[int], float] | None:
-    """A learning-rate factor per step. None/'constant'; 'cosine' (to 0 at `steps`);
-    'step:EVERY:FACTOR' (multiply by FACTOR every EVERY steps, e.g. the multi-head paper's
-    'step:50:0.9048' = x exp(-0.1) every 50 epochs); or any callable step -> factor."""
-    if schedule in (None, "constant", "none"):
-        return None
-    if callable(schedule):
-        return schedule
-    if schedule == "cosine":
-        return lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / max(steps, 1)))
-    if isinstance(schedule, str) and schedule.startswith("step:"):
-        try:
-            _, every, factor = schedule.split(":")
-            every, factor = int(every), float(factor)
-            assert every > 0 and factor > 0
-        except Exception:
-            raise InrlabError(f"schedule '{schedule}' must read 'step:EVERY:FACTOR'") from None
-        return lambda s: factor ** (s // every)
-    raise InrlabError(f"unknown schedule {schedule!r} (use constant, cosine, 'step:EVERY:FACTOR')")
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-def _atomic_torch_save(obj, path: Path) -> None:
-    atomic_write(path, lambda f: torch.save(obj, f), binary=True)
-
-
-def save_checkpoint(path, model, optimizer=None, scheduler=None, history: History | None = None,
-                    step: int = 0, generator: torch.Generator | None = None, extra: dict | None = None):
-    """Model config + weights, optimizer, scheduler and sampler state, history, step."""
-    _atomic_torch_save({
-        "format": "inrlab-checkpoint-1",
-        "model_config": getattr(model, "config", None),
-        "model_state": model.state_dict(),
-        "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
-        "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
-        "generator_state": generator.get_state() if generator is not None else None,
-        "history": history.to_dict() if history is not None else None,
-        "step": step,
-        "extra": extra or {},
-    }, Path(path))
-
-
-def _read_checkpoint(path, what: str, device="cpu") -> dict:
-    """The checkpoint dict at `path`, or one line saying why there is none."""
-    path = Path(path)
-    if not path.exists():
-        raise InrlabError(f"{what} not found: '{path}'")
-    if path.is_dir():
-        raise InrlabError(f"{what} '{path}' is a directory, not a checkpoint file")
-    refuse_special_file(path, what)
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-    except Exception as e:
-        raise InrlabError(f"could not read checkpoint '{path}': {type(e).__name__}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != "inrlab-checkpoint-1":
-        raise InrlabError(f"'{path}' is not an inrlab checkpoint")
-    return ckpt
-
-
-def load_checkpoint(path, device="cpu"):
-    """(model rebuilt from its config with the saved weights, the checkpoint dict)."""
-    from .models import rebuild
-
-    ckpt = _read_checkpoint(path, "checkpoint", device)
-    config = ckpt.get("model_config")
-    if config is None:
-        raise InrlabError(f"checkpoint '{path}' has no model config; load its state_dict by hand")
-    try:
-        model = rebuild(config).to(device)
-        model.load_state_dict(ckpt["model_state"])
-    except InrlabError:
-        raise
-    except (KeyError, TypeError, AttributeError, RuntimeError):
-        raise InrlabError(f"checkpoint '{path}' is damaged: its model config or weights do not "
-                          f"rebuild a model") from None
-    return model, ckpt
-
-
-# --------------------------------------------------------------------------- fit
-
-def _check_compatible(model, signal: Signal):
-    if not isinstance(signal, Signal):
-        raise InrlabError(f"fit() needs an inrlab Signal, got {type(signal).__name__}")
-    d_in, d_out = getattr(model, "dim_in", None), getattr(model, "dim_out", None)
-    if d_in is not None and d_in != signal.dim_in:
-        raise InrlabError(f"model takes {d_in}-D coordinates but signal '{signal.name}' is "
-                          f"{signal.dim_in}-D")
-    if d_out is not None and d_out != signal.channels:
-        raise InrlabError(f"model outputs {d_out} channels but signal '{signal.name}' has "
-                          f"{signal.channels}")
-    check = getattr(model, "check_signal", None)
-    if callable(check):  # families that split the domain refuse cells the signal leaves empty
-        check(signal)
-
-
-def _positive_int(name, v, allow_zero=False):
-    if isinstance(v, bool) or not isinstance(v, int) or v < (0 if allow_zero else 1):
-        raise InrlabError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
-                          f"integer, got {v!r}")
-
+# --------------------------------------------------------------------------- metrics
 
 def _image_ssim(model, signal: Signal) -> tuple[float | None, str | None]:
     """SSIM of the model on `signal`'s image grid, or (None, why there is none)."""
@@ -262,6 +89,8 @@ def _synchronize(dev: torch.device) -> None:
         torch.mps.synchronize()
 
 
+# --------------------------------------------------------------------------- fit
+
 def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float | None = None, *,
         betas: tuple[float, float] | None = None, eps: float | None = None,
         batch_size: int | None = None, schedule=None, seed: int = 0, device="auto",
@@ -282,231 +111,241 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float | N
     epoch from a generator seeded by `seed`. eval_every: how often to record PSNR (default
     about 50 points over the run). target_psnr: stop once fit PSNR reaches it. callbacks:
     called with a FitState every `callback_every` steps; a callback returning True stops
-    training. checkpoint: path written every `checkpoint_every` steps and at the end; resume:
-    a checkpoint to continue from (model weights, optimizer, schedule, sampler, history).
+    training (see inrlab.callbacks). checkpoint: path written every `checkpoint_every` steps
+    and at the end; resume: a checkpoint to continue from (model weights, optimizer, schedule,
+    sampler, history).
     max_memory: bytes a training step may use for activations (default: half the memory
     available on the device); a full batch that needs more is split into chunks whose gradients
     add up to the same full-batch gradient, and a step that cannot fit at all is refused with
     the amount it needed. On CPU a pointwise model's (MLP's) batch is also split into pieces of
     at most CPU_CHUNK_BYTES of activations when it has more than CPU_SPLIT_ABOVE, which is faster
-    for the same gradient.
+    for the same gradient (inrlab.memory).
     compile: True (or a torch.compile mode such as 'reduce-overhead', which uses CUDA graphs)
     trains through torch.compile; the first steps then include compilation (tens of seconds).
     amp: 'bf16' or 'fp16' runs forward and loss under torch.autocast in that precision
     (fp16 with a gradient scaler, whose scale is checkpointed with the sampler state); weights,
     optimizer and evaluation stay fp32.
     """
-    if not isinstance(model, torch.nn.Module):
-        raise InrlabError(f"fit(): model must be a torch.nn.Module (e.g. models.build('siren', "
-                          f"signal=...)), got {type(model).__name__}")
-    _positive_int("steps", steps)
-    own = adam_settings(model)
-    lr_from = "family" if lr is None else "argument"
-    lr = own["lr"] if lr is None else lr
-    if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
-        raise InrlabError(f"learning rate must be a positive number, got {lr!r}")
-    betas = own["betas"] if betas is None else betas
-    if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all(
-            isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
-        raise InrlabError(f"betas must be two numbers in [0, 1), got {betas!r}")
-    betas = (float(betas[0]), float(betas[1]))
-    eps = own["eps"] if eps is None else eps
-    if not (isinstance(eps, (int, float)) and not isinstance(eps, bool) and math.isfinite(eps) and eps >= 0):
-        raise InrlabError(f"eps must be a non-negative number, got {eps!r}")
-    _check_compatible(model, signal)
-    seed = check_seed(seed)
-    if batch_size is not None:
-        _positive_int("batch_size", batch_size)
-    _positive_int("callback_every", callback_every)
-    eval_every = max(1, steps // 50) if eval_every is None else eval_every
-    _positive_int("eval_every", eval_every)
-    callbacks = check_callbacks(callbacks)
-    check_number("target_psnr", target_psnr)
-    check_number("max_memory", max_memory)
-    if checkpoint_every is not None:
-        _positive_int("checkpoint_every", checkpoint_every)
-        if checkpoint is None:
-            raise InrlabError(f"checkpoint_every={checkpoint_every} needs checkpoint=PATH to write to")
-    if checkpoint is not None:
-        check_output_file(checkpoint, "checkpoint")
-    if resume is not None:
-        refuse_special_file(resume, "checkpoint to resume")
-
-    if amp not in (None, "bf16", "fp16"):
-        raise InrlabError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
-    if not isinstance(compile, (bool, str)) or isinstance(compile, str) and compile not in COMPILE_MODES:
-        raise InrlabError(f"compile must be True, False or a torch.compile mode "
-                          f"({', '.join(COMPILE_MODES)}), got {compile!r}")
-
+    adam, seed, callbacks = check_fit_arguments(
+        model, signal, steps, lr, betas, eps, batch_size, seed, callbacks, callback_every,
+        eval_every, target_psnr, checkpoint, checkpoint_every, resume, max_memory, amp, compile)
     dev = resolve_device(device)
     check_training_memory(model, dev)
-    model = model.to(dev)
-    data = signal.to(dev)
-    forward = model
-    if compile:
-        forward = torch.compile(model, **({"mode": compile} if isinstance(compile, str) else {}))
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
-    scaler = torch.amp.GradScaler(dev.type) if amp == "fp16" else None
-
-    def autocast():
-        return torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None)
-    n = data.n
-    full_batch = batch_size is None or batch_size >= n
-
-    n_chunks = plan_chunks(model, data.coords if full_batch else data.coords[:batch_size], dev, max_memory)
-    # a full batch's pieces are the same views every step, so models' caches keyed on them hit
-    full_pieces = list(zip(data.coords.chunk(n_chunks), data.values.chunk(n_chunks))) if full_batch else None
-
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(int(seed))
-    if fused is None:
-        fused = dev.type in ("cpu", "cuda")
-    try:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=betas, eps=eps, fused=fused)
-    except (RuntimeError, TypeError):
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=betas, eps=eps)
+    model, data = model.to(dev), signal.to(dev)
+    autocast, scaler = precision(amp, dev)
+    sampler = Sampler(data, batch_size, seed)
+    optimizer = make_optimizer(model, adam["lr"], adam["betas"], adam["eps"], fused, dev)
     factor = make_schedule(schedule, steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor) if factor else None
-
     history = History(config={
         "model": getattr(model, "config", None), "signal": signal.name,
-        "signal_fingerprint": fingerprint(signal), "steps": steps, "lr": lr,
-        "betas": list(betas), "eps": eps, "lr_from": lr_from,
-        "batch_size": batch_size, "schedule": schedule if isinstance(schedule, (str, type(None))) else "custom",
+        "signal_fingerprint": fingerprint(signal), "steps": steps, **adam, "batch_size": batch_size,
+        "schedule": schedule if isinstance(schedule, (str, type(None))) else "custom",
         "seed": seed, "device": str(dev), "compile": compile, "amp": amp})
-    start, perm, pos = 0, None, 0
+    state = FitState(0, model, signal, history, optimizer, steps=steps, data=data,
+                     scheduler=scheduler, sampler=sampler, scaler=scaler, checkpoint=checkpoint,
+                     flush_each=flush_every_step(dev) or target_psnr is not None)
     if resume is not None:
-        start, history, sampler = _resume(resume, model, optimizer, scheduler, gen, signal, history)
-        if sampler.get("perm") is not None:
-            perm, pos = sampler["perm"].to(dev), int(sampler["pos"])
-        if scaler is not None and sampler.get("scaler"):
-            scaler.load_state_dict(sampler["scaler"])
-    if start >= steps:
-        return history
+        _resume(state, resume)
+    if state.step >= steps:
+        return state.history
+    chunks = plan_chunks(model, sampler.first_batch(), dev, max_memory)
+    state.step_fn = make_step(model, optimizer, forward=compiled(model, compile), chunks=chunks,
+                              autocast=autocast, scaler=scaler, scheduler=scheduler,
+                              on_loss=state.record_loss)
+    every_eval = max(1, steps // 50) if eval_every is None else eval_every
+    run_callbacks([Evaluate(every_eval), *([TargetPSNR(target_psnr)] if target_psnr is not None else []),
+                   *([ProgressBar(steps, state.step)] if progress else []),
+                   *(Every(cb, callback_every) for cb in callbacks),
+                   *([Checkpoint(checkpoint, checkpoint_every)] if checkpoint is not None else [])],
+                  state)
+    return state.history
 
-    train_seconds = history.seconds[-1] if history.seconds else 0.0
-    last_saved_step = start
-    bar = _progress(progress, steps, start)
-    stop = False
-    step = start
-    # target_psnr's per-step check of the outputs' PSNR reads them on the host anyway, so such
-    # a run flushes every step on CUDA too
-    flush_each = flush_every_step(dev) or target_psnr is not None
-    pending: list[torch.Tensor] = []  # losses of the steps since the last flush, on the device
-    t0 = None  # when the training clock started (None: stopped)
 
-    def clock():
+def run_callbacks(callbacks: list, state: FitState) -> None:
+    """The loop: a step, then every callback (any returning True stops training); then the
+    final evaluation and SSIM; then every callback once more with `state.finished` set."""
+    try:
+        for state.step in range(state.step + 1, state.steps + 1):
+            state.advance()
+            if any([cb(state) is True for cb in callbacks]):  # a list: every callback runs
+                break
+        state.finish()
+    except BaseException as e:
+        state.error = e
+        raise
+    finally:
+        state.finished = True
+        for cb in callbacks:
+            cb(state)
+
+
+# --------------------------------------------------------------------------- the run
+
+class FitState:
+    """What a callback sees: `step`, `steps`, `model`, `signal`, `history`, `optimizer`; after
+    training `finished` (and `error` if it raised). Its methods act on the run: `flush()`
+    (losses to the history), `measure()` (an evaluation at this step, once), `save(path)`."""
+
+    def __init__(self, step, model, signal, history, optimizer, *, steps=0, data=None,
+                 scheduler=None, sampler=None, scaler=None, checkpoint=None, flush_each=True):
+        self.step, self.model, self.signal, self.history, self.optimizer = (
+            step, model, signal, history, optimizer)
+        self.steps, self.data, self.scheduler, self.sampler, self.scaler = (
+            steps, data, scheduler, sampler, scaler)
+        self.checkpoint, self.flush_each = checkpoint, flush_each
+        self.finished, self.error, self.step_fn = False, None, None
+        self.pred = self.target = None      # this step's outputs (before its update) and batch
+        self.pending: list[torch.Tensor] = []   # losses since the last flush, on the device
+        self.train_seconds = history.seconds[-1] if history.seconds else 0.0
+        self.t0 = None                      # when the training clock started (None: stopped)
+        self.last_saved = 0
+
+    def advance(self) -> None:
+        """One training step; the clock runs from its start to the next flush."""
+        if self.t0 is None:
+            self.t0 = time.perf_counter()
+        coords, self.target = self.sampler()
+        _, self.pred = self.step_fn(coords, self.target)
+        if self.flush_each:
+            self.clock()
+
+    def record_loss(self, loss: torch.Tensor) -> None:
+        """A step's loss, before its update: kept on the device, or checked at once."""
+        self.pending.append(torch.as_tensor(loss, device=self.data.coords.device).detach())
+        if self.flush_each:
+            self.drain()  # a non-finite loss raises before the update changes the weights
+
+    def clock(self) -> None:
         """Add the training seconds since t0, after waiting for the device."""
-        nonlocal train_seconds, t0
-        if t0 is not None:
-            _synchronize(dev)
-            train_seconds += time.perf_counter() - t0
-            t0 = None
+        if self.t0 is not None:
+            _synchronize(self.data.coords.device)
+            self.train_seconds += time.perf_counter() - self.t0
+            self.t0 = None
 
-    def drain():
+    def drain(self) -> None:
         """Pending losses to the host in one transfer and into history; the first non-finite
         one raises TrainingDiverged, with only the finite steps before it recorded."""
-        if not pending:
+        if not self.pending:
             return
-        values = torch.stack(pending).tolist()
-        first = step - len(pending) + 1
-        pending.clear()
-        for s, loss_value in enumerate(values, first):
-            if not math.isfinite(loss_value):
-                kept = (f"; the last good checkpoint (step {last_saved_step}) is kept at '{checkpoint}'"
-                        if checkpoint is not None and last_saved_step > 0 else "")
-                raise TrainingDiverged(
-                    f"loss became {loss_value} at step {s} with lr={lr:g}: lower the learning "
-                    f"rate{kept}", history=history)
-            history.step.append(s)
-            history.loss.append(loss_value)
+        values = torch.stack(self.pending).tolist()
+        first = self.step - len(self.pending) + 1
+        self.pending.clear()
+        for s, loss in enumerate(values, first):
+            if not math.isfinite(loss):
+                kept = (f"; the last good checkpoint (step {self.last_saved}) is kept at "
+                        f"'{self.checkpoint}'" if self.checkpoint is not None and self.last_saved > 0 else "")
+                raise TrainingDiverged(f"loss became {loss} at step {s} with lr="
+                                       f"{self.history.config['lr']:g}: lower the learning rate{kept}",
+                                       history=self.history)
+            self.history.step.append(s)
+            self.history.loss.append(loss)
 
-    def flush():
-        clock()
-        drain()
+    def flush(self) -> None:
+        self.clock()
+        self.drain()
 
-    try:
-        for step in range(start + 1, steps + 1):
-            if t0 is None:
-                t0 = time.perf_counter()
-            if full_batch:
-                coords, target = data.coords, data.values
-            else:
-                if perm is None or pos + batch_size > n:
-                    perm, pos = torch.randperm(n, generator=gen).to(dev), 0
-                idx = perm[pos:pos + batch_size]
-                pos += batch_size
-                coords, target = data.coords[idx], data.values[idx]
-            optimizer.zero_grad(set_to_none=True)
-            if n_chunks == 1:
-                with autocast():
-                    pred = forward(coords)
-                loss = torch.nn.functional.mse_loss(pred.float(), target)
-                (loss if scaler is None else scaler.scale(loss)).backward()
-            else:  # same gradient as the whole batch, in pieces
-                pieces = full_pieces or list(zip(coords.chunk(n_chunks), target.chunk(n_chunks)))
-                loss, pred = backward_in_pieces(forward, pieces, autocast, scaler)
-            pending.append(torch.as_tensor(loss, device=dev).detach())
-            if flush_each:
-                drain()  # checked before the update, as it always was
-            if scaler is None:
-                optimizer.step()
-            else:
-                scaler.step(optimizer)
-                scaler.update()
-            if scheduler is not None:
-                scheduler.step()
-            if flush_each:
-                clock()
+    def measured(self) -> bool:
+        """Whether this step has its evaluation."""
+        return bool(self.history.eval_step) and self.history.eval_step[-1] == self.step
 
-            due_eval = step % eval_every == 0 or step == steps
-            if due_eval or target_psnr is not None:
-                if full_batch and not due_eval and pred is not None:
-                    # cheap check on this step's (pre-update) outputs for target_psnr
-                    p = psnr_from_mse(float(torch.mean((pred.detach().clamp(*data.value_range)
-                                                        - target) ** 2)), data.data_range)
-                    due_eval = p >= target_psnr
-                if due_eval:
-                    flush()
-                    fit_psnr = evaluate(model, data)
-                    held = evaluate(model, data.heldout) if data.heldout is not None else None
-                    history.eval_step.append(step)
-                    history.psnr.append(fit_psnr)
-                    history.psnr_heldout.append(held)
-                    history.seconds.append(train_seconds)
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{history.loss[-1]:.2e}", psnr=f"{fit_psnr:.2f}")
-                    if target_psnr is not None and fit_psnr >= target_psnr:
-                        stop = True
-            if bar is not None:
-                bar.update(1)
-            if callbacks and (step % callback_every == 0 or step == steps):
-                flush()
-                state = FitState(step, model, signal, history, optimizer)
-                for cb in callbacks:
-                    if cb(state) is True:
-                        stop = True
-            if checkpoint is not None and checkpoint_every and step % checkpoint_every == 0:
-                flush()  # never checkpoint before the losses up to here are known to be finite
-                save_checkpoint(checkpoint, model, optimizer, scheduler, history, step, gen,
-                                extra=_sampler_state(perm, pos, scaler))
-                last_saved_step = step
-            if stop:
-                break
-        flush()
-    finally:
-        if bar is not None:
-            bar.close()
-    if not history.eval_step or history.eval_step[-1] != step:
-        history.eval_step.append(step)
-        history.psnr.append(evaluate(model, data))
-        history.psnr_heldout.append(evaluate(model, data.heldout) if data.heldout is not None else None)
-        history.seconds.append(train_seconds)
-    history.ssim, history.ssim_heldout, history.ssim_note = final_ssim(model, data)
-    if checkpoint is not None:
-        save_checkpoint(checkpoint, model, optimizer, scheduler, history, step, gen,
-                        extra=_sampler_state(perm, pos, scaler))
-    return history
+    def measure(self) -> None:
+        """Fit and held-out PSNR at this step (once) and the training seconds so far."""
+        if self.measured():
+            return
+        self.flush()
+        h, data = self.history, self.data
+        h.eval_step.append(self.step)
+        h.psnr.append(evaluate(self.model, data))
+        h.psnr_heldout.append(evaluate(self.model, data.heldout) if data.heldout is not None else None)
+        h.seconds.append(self.train_seconds)
+
+    def batch_psnr(self) -> float | None:
+        """PSNR of this step's outputs on a full batch (None for a mini-batch)."""
+        if not self.sampler.full_batch:
+            return None
+        err = self.pred.detach().clamp(*self.data.value_range) - self.target
+        return psnr_from_mse(float(torch.mean(err ** 2)), self.data.data_range)
+
+    def finish(self) -> None:
+        """After the last step: its evaluation, unless one ran at that step, and SSIM."""
+        self.measure()
+        self.history.ssim, self.history.ssim_heldout, self.history.ssim_note = final_ssim(
+            self.model, self.data)
+
+    def save(self, path) -> None:
+        self.flush()  # never checkpoint before the losses up to here are known to be finite
+        save_checkpoint(path, self.model, self.optimizer, self.scheduler, self.history, self.step,
+                        self.sampler.gen, extra=self.sampler.state_dict(self.scaler))
+        self.last_saved = self.step
+
+
+class Sampler:
+    """Each step's batch: the whole signal, or mini-batches drawn without replacement per
+    epoch from a generator seeded by `seed` (its state and the epoch's order checkpointed)."""
+
+    def __init__(self, data: Signal, batch_size: int | None, seed: int):
+        self.data, self.batch_size = data, batch_size
+        self.full_batch = batch_size is None or batch_size >= data.n
+        self.gen = torch.Generator(device="cpu")
+        self.gen.manual_seed(int(seed))
+        self.perm, self.pos = None, 0
+
+    def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        data = self.data
+        if self.full_batch:
+            return data.coords, data.values
+        if self.perm is None or self.pos + self.batch_size > data.n:
+            self.perm, self.pos = torch.randperm(data.n, generator=self.gen).to(data.coords.device), 0
+        idx = self.perm[self.pos:self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return data.coords[idx], data.values[idx]
+
+    def first_batch(self) -> torch.Tensor:
+        """Coordinates of a batch's size, for memory planning."""
+        return self.data.coords if self.full_batch else self.data.coords[:self.batch_size]
+
+    def state_dict(self, scaler=None) -> dict:
+        return {"perm": self.perm.cpu() if self.perm is not None else None, "pos": self.pos,
+                "scaler": scaler.state_dict() if scaler is not None else None}
+
+    def load_state_dict(self, extra: dict) -> None:
+        if extra.get("perm") is not None:
+            self.perm, self.pos = extra["perm"].to(self.data.coords.device), int(extra["pos"])
+
+
+def make_step(model, optimizer, *, forward=None, chunks: int = 1, autocast=contextlib.nullcontext,
+              scaler=None, scheduler=None, on_loss=None):
+    """fit()'s training step as `step(coords, target) -> (loss, outputs)`: forward (through
+    `forward`, a compiled model say, under `autocast`), MSE, backward (in `chunks` pieces whose
+    gradients add up to the whole batch's), `on_loss(loss)` before the update, then Adam (through
+    the fp16 `scaler` if any) and the `scheduler`. The benchmark times this same function."""
+    forward = forward or model
+    memo: list = [None, None, None]  # one batch's pieces, reused so models' caches keyed on them hit
+
+    def step(coords, target):
+        optimizer.zero_grad(set_to_none=True)
+        if chunks == 1:
+            with autocast():
+                pred = forward(coords)
+            loss = torch.nn.functional.mse_loss(pred.float(), target)
+            (loss if scaler is None else scaler.scale(loss)).backward()
+        else:
+            if memo[0] is not coords or memo[1] is not target:
+                memo[:] = coords, target, list(zip(coords.chunk(chunks), target.chunk(chunks)))
+            loss, pred = backward_in_pieces(forward, memo[2], autocast, scaler)
+        if on_loss is not None:
+            on_loss(loss)
+        if scaler is None:
+            optimizer.step()
+        else:
+            scaler.step(optimizer)
+            scaler.update()
+        if scheduler is not None:
+            scheduler.step()
+        return loss, pred
+
+    return step
 
 
 def backward_in_pieces(forward, pieces, autocast=contextlib.nullcontext, scaler=None):
@@ -525,119 +364,17 @@ def backward_in_pieces(forward, pieces, autocast=contextlib.nullcontext, scaler=
     return loss, parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
-def _sampler_state(perm, pos, scaler=None) -> dict:
-    return {"perm": perm.cpu() if perm is not None else None, "pos": pos,
-            "scaler": scaler.state_dict() if scaler is not None else None}
-
-
-def saved_bytes(model, coords) -> int:
-    """Bytes of the distinct tensors autograd saves for the backward pass of one forward
-    (activations; the model's own parameters and buffers, which do not grow with the batch,
-    are left out)."""
-    seen = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
-    total = 0
-
-    def pack(t):
-        nonlocal total
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in seen:
-            seen.add(storage.data_ptr())
-            total += storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(coords)
-    return total
-
-
-# On CPU, a full batch of a pointwise model whose saved activations exceed CPU_SPLIT_ABOVE
-# bytes runs in pieces of at most CPU_CHUNK_BYTES (8,192 samples of a 3 x 256 SIREN, whose
-# largest activation is then 8 MB, below glibc's largest mmap threshold of 32 MB: such
-# tensors are reused from the heap instead of being mapped and page-faulted afresh every
-# step). Same gradient up to float rounding, activations held for one piece at a time.
-# Measured on the 2-core CPU with PyTorch's huge pages on (inrlab imported before torch),
-# best of interleaved steps: the 308k-sample audio SIREN 3x256 (2.4 GB of activations)
-# 1.2-1.3x faster, SIREN 3x512 at 256^2 (1 GB) 1.33x; SIREN 3x256 at 256^2 (0.5 GB) between
-# 0.8x and 1.06x across runs, hence the gate. With huge pages off (torch imported first) the
-# audio SIREN was 2.2x faster and SIREN 3x256 at 256^2 1.3x.
-CPU_CHUNK_BYTES = 64 * 2 ** 20
-CPU_SPLIT_ABOVE = 2 ** 30
-
-
-def cpu_pieces(model, coords: torch.Tensor, per_sample: float | None = None) -> int:
-    """Pieces of at most CPU_CHUNK_BYTES of saved activations that `coords` make (ungated)."""
-    if per_sample is None:
-        per_sample = activation_bytes(model, coords)[1]
-    return max(1, min(coords.shape[0], math.ceil(per_sample * coords.shape[0] / CPU_CHUNK_BYTES)))
-
-
-def plan_chunks(model, coords: torch.Tensor, device, max_memory: float | None = None) -> int:
-    """How many chunks a step over `coords` needs so its activations fit in `max_memory` bytes,
-    and, for a pointwise model on CPU whose activations exceed CPU_SPLIT_ABOVE, so each chunk's
-    activations stay within CPU_CHUNK_BYTES.
-
-    The activation memory (what autograd saves, fixed and per sample) is measured on two small
-    strided probe passes (`activation_bytes`) and doubled for the gradients of those activations."""
-    n = coords.shape[0]
-    if max_memory is not None and not max_memory > 0:
-        raise InrlabError(f"max_memory must be positive, got {max_memory!r}")
-    budget = max_memory if max_memory is not None else (
-        None if (avail := available_memory(device)) is None else 0.5 * avail)
-    cache = (torch.device(device).type == "cpu" and getattr(model, "pointwise", False)
-             and CPU_CHUNK_BYTES > 0)
-    if budget is None and not cache:
-        return 1
-    fixed, per_sample = activation_bytes(model, coords)
-    chunks = 1
-    if budget is not None and 2.0 * (fixed + per_sample * n) > budget:  # activations + their grads
-        room = budget - 2.0 * fixed
-        chunks = math.ceil(2.0 * per_sample * n / room) if room > 0 else n + 1
-        if chunks > n:
-            raise InrlabError(f"a training step needs about {2 * per_sample / 2**20:.1f} MB per sample "
-                              f"(+{2 * fixed / 2**20:.0f} MB fixed) but only {budget / 2**20:.1f} MB may "
-                              f"be used; use a smaller model or signal")
-    if cache and per_sample * n > CPU_SPLIT_ABOVE:
-        chunks = max(chunks, cpu_pieces(model, coords, per_sample))
-    return chunks
-
-
-def activation_bytes(model, coords: torch.Tensor) -> tuple[float, float]:
-    """(fixed, per-sample) bytes autograd saves in a forward pass over `coords`, measured on
-    two evenly strided subsets so that per-pass costs (gathered weights, tables) and per-sample
-    costs are told apart."""
-    n = coords.shape[0]
-    if n <= 4096:
-        return 0.0, saved_bytes(model, coords) / max(1, n)
-    a, b = coords[::16], coords[::8]
-    ba, bb = saved_bytes(model, a), saved_bytes(model, b)
-    per = max(bb - ba, 0) / max(1, b.shape[0] - a.shape[0])
-    return max(ba - per * a.shape[0], 0.0), per
-
-
-def _resume(path, model, optimizer, scheduler, gen, signal, history):
-    path = Path(path)
-    ckpt = _read_checkpoint(path, "checkpoint to resume")
-    try:
-        model.load_state_dict(ckpt["model_state"])
-    except (RuntimeError, KeyError, TypeError, AttributeError):
-        raise InrlabError(f"checkpoint '{path}' does not match this model's parameters") from None
-    if ckpt.get("optimizer_state") is not None:
-        optimizer.load_state_dict(ckpt["optimizer_state"])
-    if scheduler is not None and ckpt.get("scheduler_state") is not None:
-        scheduler.load_state_dict(ckpt["scheduler_state"])
-    if ckpt.get("generator_state") is not None:
-        gen.set_state(ckpt["generator_state"])
-    old = History.from_dict(ckpt["history"]) if ckpt.get("history") else history
+def _resume(state: FitState, path) -> None:
+    """Continue the checkpoint at `path`: weights, optimizer, schedule, sampler, gradient scale
+    and history, refused if it was trained on another signal."""
+    ckpt = resume_from(path, state.model, state.optimizer, state.scheduler, state.sampler.gen,
+                       state.scaler)
+    old = History.from_dict(ckpt["history"]) if ckpt.get("history") else state.history
     saved_fp = (old.config or {}).get("signal_fingerprint")
-    if saved_fp is not None and saved_fp != fingerprint(signal):
+    if saved_fp is not None and saved_fp != fingerprint(state.signal):
         raise InrlabError(f"checkpoint '{path}' was trained on another signal "
-                          f"({old.config.get('signal')}), not '{signal.name}'")
-    old.config = {**history.config, "resumed_from": str(path), "resumed_at": ckpt["step"]}
-    return int(ckpt["step"]), old, ckpt.get("extra") or {}
-
-
-def _progress(enabled: bool, total: int, initial: int):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=initial, desc="fit", leave=False, mininterval=0.5)
+                          f"({old.config.get('signal')}), not '{state.signal.name}'")
+    old.config = {**state.history.config, "resumed_from": str(path), "resumed_at": ckpt["step"]}
+    state.sampler.load_state_dict(ckpt.get("extra") or {})
+    state.step, state.history, state.last_saved = int(ckpt["step"]), old, int(ckpt["step"])
+    state.train_seconds = old.seconds[-1] if old.seconds else 0.0

@@ -166,11 +166,13 @@ def test_set_floor_takes_the_slower_of_compute_and_memory():
     assert row["floor_s"] == pytest.approx(2.0) and row["ratio_to_floor"] == pytest.approx(1.0)
 
 
-# A fresh process reports, as JSON, inrlab's allocator settings and how many bytes of new
-# memory mappings a 4 MB tensor made (glibc's mallinfo2; None where that is missing).
+# A fresh process reports, as JSON, inrlab's allocator settings after inrlab.fast_allocator()
+# and how many bytes of new memory mappings a 4 MB tensor made (glibc's mallinfo2; None where
+# that is missing).
 _MAPPED_BY_A_4MB_TENSOR = """
 import ctypes, json
 import inrlab, torch
+inrlab.fast_allocator()
 from inrlab.allocator import SETTINGS, _glibc
 libc, grew = _glibc(), None
 if libc is not None and hasattr(libc, "mallinfo2"):
@@ -186,7 +188,7 @@ print(json.dumps({**SETTINGS, "grew": grew}))
 
 
 @pytest.mark.parametrize("thp", [None, "0"])
-def test_import_puts_mid_sized_tensors_on_the_heap_unless_opted_out(thp):
+def test_fast_allocator_puts_mid_sized_tensors_on_the_heap_unless_opted_out(thp):
     import os
     env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
     if thp is not None:
@@ -204,6 +206,47 @@ def test_import_puts_mid_sized_tensors_on_the_heap_unless_opted_out(thp):
     assert got["malloc_heap_below"] == 32 << 20 and got["malloc_trim_above"] == 1 << 30
     assert got["grew"] == 0      # from the heap, not a fresh mapping of 4 MB
 
+
+
+# A fresh process reports whether a 4 MB tensor landed on memory PyTorch marked for huge pages
+# (the 'hg' flag of its mapping in /proc/self/smaps), the variable and the malloc settings.
+_HUGE_PAGES = """
+import json, os, sys
+import inrlab, torch
+from inrlab.allocator import SETTINGS
+if sys.argv[1] == "late":
+    torch.zeros(1)                 # a tensor before the switch: PyTorch has read its setting
+if sys.argv[1] != "import":
+    inrlab.fast_allocator()
+probe = torch.empty(1 << 20)
+flags = None
+with open("/proc/self/smaps") as f:
+    inside = False
+    for line in f:
+        head = line.split(maxsplit=1)[0]
+        if "-" in head and not head.endswith(":"):
+            lo, hi = (int(x, 16) for x in head.split("-"))
+            inside = lo <= probe.data_ptr() < hi
+        elif inside and head == "VmFlags:":
+            flags = line.split()
+print(json.dumps({"hg": flags is not None and "hg" in flags, "env": os.environ.get("THP_MEM_ALLOC_ENABLE"),
+                  "settings": SETTINGS}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
+def test_import_changes_no_allocator_setting_and_the_switch_works_before_any_tensor():
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    got = {}
+    for when in ("import", "first", "late"):
+        r = subprocess.run([sys.executable, "-c", _HUGE_PAGES, when], env=env, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        got[when] = json.loads(r.stdout)
+    assert got["import"] == {"hg": False, "env": None, "settings": {}}   # import alone: nothing
+    assert got["first"]["hg"] and got["first"]["env"] == "1"             # the switch, first thing
+    assert not got["late"]["hg"]         # after a tensor PyTorch keeps the setting it read
 
 def test_bench_cli_runs_a_case_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"

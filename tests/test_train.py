@@ -153,32 +153,32 @@ def test_chunked_full_batch_matches_the_whole_batch(camera16):
 
 
 def test_cpu_pieces_only_for_pointwise_models_on_cpu(monkeypatch):
-    import inrlab.train as train
+    import inrlab.memory as memory
     sig = signals.image("camera", size=512, gray=True)
     siren = models.build("siren", signal=sig, width=256, depth=3, seed=0)
     # 3 x 256 SIREN saves about 8 kB per sample: 262,144 samples are 2 GB, 32 pieces of 64 MB
-    assert train.plan_chunks(siren, sig.coords, torch.device("cpu"), max_memory=1e12) == 32
+    assert memory.plan_chunks(siren, sig.coords, torch.device("cpu"), max_memory=1e12) == 32
     small = signals.image("camera", size=256, gray=True)  # 512 MB: below the gate, one piece
-    assert train.plan_chunks(siren, small.coords, torch.device("cpu"), max_memory=1e12) == 1
-    assert train.cpu_pieces(siren, small.coords) == 8
-    assert train.plan_chunks(siren, sig.coords, torch.device("cuda"), max_memory=1e12) == 1
-    monkeypatch.setattr(train, "CPU_SPLIT_ABOVE", 0)  # every batch above the gate now
-    assert train.plan_chunks(siren, small.coords, torch.device("cpu"), max_memory=1e12) == 8
+    assert memory.plan_chunks(siren, small.coords, torch.device("cpu"), max_memory=1e12) == 1
+    assert memory.cpu_pieces(siren, small.coords) == 8
+    assert memory.plan_chunks(siren, sig.coords, torch.device("cuda"), max_memory=1e12) == 1
+    monkeypatch.setattr(memory, "CPU_SPLIT_ABOVE", 0)  # every batch above the gate now
+    assert memory.plan_chunks(siren, small.coords, torch.device("cpu"), max_memory=1e12) == 8
     loe = models.build("loe", signal=small, width=64, depth=8, seed=0)
-    assert not loe.pointwise and train.cpu_pieces(loe, small.coords) > 1
-    assert train.plan_chunks(loe, small.coords, torch.device("cpu"), max_memory=1e12) == 1
-    monkeypatch.setattr(train, "CPU_CHUNK_BYTES", 0)
-    assert train.plan_chunks(siren, small.coords, torch.device("cpu"), max_memory=1e12) == 1
+    assert not loe.pointwise and memory.cpu_pieces(loe, small.coords) > 1
+    assert memory.plan_chunks(loe, small.coords, torch.device("cpu"), max_memory=1e12) == 1
+    monkeypatch.setattr(memory, "CPU_CHUNK_BYTES", 0)
+    assert memory.plan_chunks(siren, small.coords, torch.device("cpu"), max_memory=1e12) == 1
 
 
 def test_cpu_pieces_give_the_whole_batch_losses_and_stop_at_the_target(camera16, monkeypatch):
-    import inrlab.train as train
+    import inrlab.memory as memory
     runs = []
     for piece_bytes in (0, 4096):  # off; then 4 kB pieces of a 16 x 2 SIREN: many pieces
-        monkeypatch.setattr(train, "CPU_CHUNK_BYTES", piece_bytes)
-        monkeypatch.setattr(train, "CPU_SPLIT_ABOVE", 0)
+        monkeypatch.setattr(memory, "CPU_CHUNK_BYTES", piece_bytes)
+        monkeypatch.setattr(memory, "CPU_SPLIT_ABOVE", 0)
         m = models.build("siren", signal=camera16, width=16, depth=1, seed=0)
-        assert (train.plan_chunks(m, camera16.coords, torch.device("cpu"), 1e12) > 1) == (piece_bytes > 0)
+        assert (memory.plan_chunks(m, camera16.coords, torch.device("cpu"), 1e12) > 1) == (piece_bytes > 0)
         runs.append(fit(m, camera16, steps=300, lr=1e-2, progress=False, target_psnr=25.0,
                         device="cpu"))
     assert runs[0].loss == pytest.approx(runs[1].loss, rel=1e-3)  # float rounding grows over steps
