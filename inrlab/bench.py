@@ -103,7 +103,7 @@ def train_step_row(model, coords, target, device, ctx, flops: float, label: str,
     """Time one full training step (forward, MSE, backward, fused Adam update) and fill the
     row with its rates and floor."""
     from .flops import count_params
-    from .train import saved_bytes
+    from .memory import saved_bytes
 
     t = _step_seconds(model, coords, target, {**ctx, "device": device}, min_time=min_time)
     model, coords = model.to(device), coords.to(device)
@@ -200,23 +200,17 @@ def _enrp_s4(ctx):
 
 def _train_step(model, coords, target, device, fused=True, pieces=None, forward=None,
                 autocast=contextlib.nullcontext):
-    """One training step as a closure (forward, MSE, backward, Adam: fused unless told not),
-    the batch split as fit() splits it (`train.plan_chunks`) unless `pieces` says how many;
-    `forward` (a compiled model, say) replaces the model's own call, under `autocast`."""
-    from .train import backward_in_pieces, plan_chunks
+    """fit()'s own training step (`train.make_step`: forward, MSE, backward, Adam: fused unless
+    told not) as a closure over one batch, split as fit() splits it (`memory.plan_chunks`)
+    unless `pieces` says how many; `forward` (a compiled model, say) runs under `autocast`."""
+    from .memory import plan_chunks
+    from .train import make_optimizer, make_step
 
     model, coords, target = model.to(device), coords.to(device), target.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-5,
-                           fused=fused and device.type in ("cpu", "cuda"))
-    n_pieces = pieces or plan_chunks(model, coords, device)
-    split = list(zip(coords.chunk(n_pieces), target.chunk(n_pieces)))
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        backward_in_pieces(model if forward is None else forward, split, autocast)
-        opt.step()
-
-    return step
+    opt = make_optimizer(model, lr=1e-5, fused=fused and device.type in ("cpu", "cuda"), device=device)
+    step = make_step(model, opt, forward=forward, autocast=autocast,
+                     chunks=pieces or plan_chunks(model, coords, device))
+    return lambda: step(coords, target)
 
 
 def _step_seconds(model, coords, target, ctx, min_time=None, fused=True, pieces=None):
@@ -233,7 +227,7 @@ def _ratio(label, fast_s, slow_s, **extra):
 @case("cpu_pieces", "fast path", note="one full batch vs cache-sized pieces (CPU, pointwise models)")
 def _cpu_pieces(ctx):
     from . import models
-    from .train import cpu_pieces
+    from .memory import cpu_pieces
 
     if ctx["device"].type != "cpu":
         return [{"row": "cache-sized pieces (CPU only: fit() does not split batches on "
@@ -537,6 +531,34 @@ def _run_case_process(name: str, ctx: dict, timeout: float) -> list[dict]:
     return data["rows"]
 
 
+def measure_overhead(model_name: str = "siren", signal=None, steps: int = 300, every: int = 10,
+                     seed: int = 0, repeats: int = 2, **model_kw) -> dict:
+    """Train the same model with and without the live view (after a warm-up fit, in alternating
+    order, best of `repeats` each) and report the slowdown the view causes."""
+    from . import models, signals
+    from .live import LiveView
+    from .train import fit
+
+    signal = signal or signals.image("camera", size=64)
+
+    def run(with_view: bool, n_steps: int) -> float:
+        model = models.build(model_name, signal=signal, seed=seed, **model_kw)
+        view = LiveView(signal, every=every, widget=False) if with_view else None
+        t0 = time.perf_counter()
+        fit(model, signal, steps=n_steps, lr=1e-4, seed=seed, progress=False,
+            callbacks=[view] if view else [], callback_every=every)
+        return time.perf_counter() - t0
+
+    run(True, max(2, every))  # warm-up: allocator, kernels, plotly
+    times = {False: [], True: []}
+    for r in range(repeats):
+        for with_view in ((False, True) if r % 2 == 0 else (True, False)):
+            times[with_view].append(run(with_view, steps))
+    plain, viewed = min(times[False]), min(times[True])
+    return {"steps": steps, "every": every, "seconds_plain": plain, "seconds_with_view": viewed,
+            "overhead": viewed / plain - 1}
+
+
 DEFAULT_WAV = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "gt_bach.wav")
 
 
@@ -551,8 +573,8 @@ def _refloor(rows: list[dict], matmul_flops: float, copy_bytes: float) -> None:
 
 
 def allocator_settings() -> dict:
-    """What decides how fast fresh CPU tensors arrive: PyTorch's huge-page switch as this
-    process started, the malloc settings (see inrlab.allocator) and the kernel's
+    """What decides how fast fresh CPU tensors arrive: the allocator switch `main` turned on
+    (PyTorch's huge pages and the malloc settings, see inrlab.allocator) and the kernel's
     transparent-huge-page mode."""
     mode = None
     try:
@@ -560,8 +582,8 @@ def allocator_settings() -> dict:
             mode = f.read().split("[")[1].split("]")[0]
     except (OSError, IndexError):
         pass
-    from .allocator import configure
-    return {**configure(), "kernel_thp": mode}
+    from .allocator import enable
+    return {**enable(), "kernel_thp": mode}
 
 
 def run_bench(device: str = "auto", quick: bool = False, only=None, json_path=None,
@@ -660,6 +682,8 @@ def main(argv=None) -> int:
     p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--_ctx", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    from .allocator import enable
+    enable()  # before any tensor: the cases are timed with the allocator fit() runs with
     if args._child:
         print(json.dumps(_child(args._child, json.loads(args._ctx))))
         return 0

@@ -8,7 +8,7 @@ Shows loss, fit PSNR and held-out PSNR curves; the current reconstruction beside
 the error map; and the residual's radial Fourier spectrum (1-D signals: waveform, error and
 the residual's power spectrum). Each update costs one forward pass over the signal (no
 gradients), so with `every` = 10 the view adds a few percent to training: measured by
-`measure_overhead` and reported in the README.
+`inrlab.bench.measure_overhead` and reported in the README.
 """
 
 from __future__ import annotations
@@ -139,30 +139,3 @@ class LiveView:
                                              f"{psnr(pred, s.values, s.value_range):.2f} dB")
         self.updates += 1
         self.update_seconds += time.perf_counter() - t0
-
-
-def measure_overhead(model_name: str = "siren", signal=None, steps: int = 300, every: int = 10,
-                     seed: int = 0, repeats: int = 2, **model_kw) -> dict:
-    """Train the same model with and without the live view (after a warm-up fit, in alternating
-    order, best of `repeats` each) and report the slowdown the view causes."""
-    from . import models, signals
-    from .train import fit
-
-    signal = signal or signals.image("camera", size=64)
-
-    def run(with_view: bool, n_steps: int) -> float:
-        model = models.build(model_name, signal=signal, seed=seed, **model_kw)
-        view = LiveView(signal, every=every, widget=False) if with_view else None
-        t0 = time.perf_counter()
-        fit(model, signal, steps=n_steps, lr=1e-4, seed=seed, progress=False,
-            callbacks=[view] if view else [], callback_every=every)
-        return time.perf_counter() - t0
-
-    run(True, max(2, every))  # warm-up: allocator, kernels, plotly
-    times = {False: [], True: []}
-    for r in range(repeats):
-        for with_view in ((False, True) if r % 2 == 0 else (True, False)):
-            times[with_view].append(run(with_view, steps))
-    plain, viewed = min(times[False]), min(times[True])
-    return {"steps": steps, "every": every, "seconds_plain": plain, "seconds_with_view": viewed,
-            "overhead": viewed / plain - 1}
