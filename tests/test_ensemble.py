@@ -371,3 +371,14 @@ def test_member_family_batched_equals_its_networks_and_trains(member):
     m = models.build("ensemble", grid=2, member=member, width=16, depth=1, dim_out=3, seed=0)
     hist = fit(m, sig, steps=15, progress=False)
     assert hist.loss[-1] < hist.loss[0]
+
+
+@pytest.mark.parametrize("member, kw", [("ff", {"mapping_size": 4}), ("relu_pe", {"pe_freqs": 2})])
+def test_checkpoints_from_before_the_encoding_module_still_load(member, kw):
+    model = models.build("ensemble", grid=2, member=member, width=4, seed=0, **kw)
+    old = {(k[len("encoding."):] if k.startswith("encoding.") else k): v
+           for k, v in model.state_dict().items()}          # the keys the older code wrote
+    again = models.build("ensemble", grid=2, member=member, width=4, seed=5, **kw)
+    again.load_state_dict(old)
+    x = torch.rand(20, 2) * 2 - 1
+    assert torch.equal(again(x), model(x))

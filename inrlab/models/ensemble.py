@@ -143,6 +143,12 @@ class Ensemble(INR):
     def check_signal(self, signal) -> None:
         check_cells(signal, self.grid)  # uneven cells are fine, empty ones are refused
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in self.encoding.state_dict():   # checkpoints from before the encoding module
+            if prefix + name in state_dict:
+                state_dict[prefix + "encoding." + name] = state_dict.pop(prefix + name)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     # ------------------------------------------------------------------ construction
 
     def member_network(self, device=None):
