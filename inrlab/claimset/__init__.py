@@ -7,4 +7,4 @@ Paper numbers are the papers' own (papers/ texts and their public code, README t
 Importing this package registers every claim, in notebook order.
 """
 
-from . import spectral, multihead, ensemble, loe, rwf  # noqa: F401  (each registers its claims)
+from . import spectral, multihead, ensemble, loe, rwf, benchmark  # noqa: F401  (each registers its claims)
