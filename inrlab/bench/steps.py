@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .core import _camera, _rgb128, case, train_step_row
+from .core import _camera, _rgb128, case, set_floor, train_step_row
 
 def _family_step(name, size, ctx, **kw):
     from .. import models
@@ -65,3 +65,24 @@ def _enrp_s4(ctx):
                  "floor_ratio": rows[0]["floor_s"] / rows[1]["floor_s"],
                  "floor_inputs": [(r["flops"], r["bytes_moved"]) for r in rows]})
     return rows
+
+
+@case("hashgrid_step", "family step", note="hash grid (16 levels, F=2, 2^14 rows) step; floor = gather/scatter bytes")
+def _hashgrid_step(ctx):
+    """The hash grid's training step at the bench size with the defaults (16 levels, 2 features,
+    a 2^14-row table per level, a 64-wide ReLU MLP). Its floor counts the bytes the encoding's
+    batched gather (forward) and scatter-add (backward) move (`HashGrid.gather_bytes`) over the
+    measured copy bandwidth (or the FLOPs over the matmul rate, if slower); target: within 3x."""
+    from .. import models
+    from ..flops import train_step_flops
+
+    size = ctx["size"]
+    sig = _camera(size)
+    model = models.build("hashgrid", signal=sig, seed=0)
+    moved = model.gather_bytes(sig.shape)
+    row = train_step_row(model, sig.coords, sig.values, ctx["device"], ctx,
+                         train_step_flops(model, sig.shape), f"hashgrid 16x2, 2^14 rows @ {size}^2")
+    row["bytes_moved"] = moved["gather"] + moved["scatter"]   # the floor: gathers and scatters only
+    row["bytes_counted"] = "gather + scatter-add of the encoding"
+    row["floor_target_ratio"] = 3.0
+    return set_floor(row, ctx["matmul_flops"], ctx["copy_bytes"])
