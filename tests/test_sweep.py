@@ -1,6 +1,7 @@
 """The sweep engine (issue 20): spec checks, resume, failures, interruption, stacked seeds, Ray."""
 
 import json
+import os
 
 import pytest
 
@@ -143,7 +144,10 @@ def test_cli_sweep_json_and_bad_spec(tmp_path, capsys):
 
 def test_ray_backend_on_a_local_instance(tmp_path):
     ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'inrlab[ray]')")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    if os.environ.get("RAY_ADDRESS"):  # a running instance (a loaded machine starts one slowly)
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+    else:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         result = sweep(spec(), tmp_path, backend="ray")
         assert (result["run"], result["failed"]) == (4, 0)
