@@ -17,3 +17,12 @@ def test_hashgrid_step_floor_is_the_gather_and_scatter_bytes_over_bandwidth():
     assert row["floor_s"] == pytest.approx(row["bytes_moved"] / 1e9)
     assert row["ratio_to_floor"] == pytest.approx(row["seconds"] / row["floor_s"])
     assert row["kind"] == "train_step" and row["floor_target_ratio"] == 3.0
+
+
+def test_time_to_30db_has_a_row_for_every_new_family_beside_the_old_ones():
+    from inrlab.bench import TTP_CONFIGS, TTP_FAMILY_CONFIGS
+    assert {name for _, name, _, _ in TTP_FAMILY_CONFIGS} == {"hashgrid", "grid", "wire", "gauss", "finer"}
+    for _, name, kw, lr in TTP_FAMILY_CONFIGS:          # each builds on the bench image and has an lr
+        models.build(name, signal=signals.image("camera", size=16), seed=0, **kw)
+        assert lr > 0
+    assert not {n for _, n, _, _ in TTP_CONFIGS} & {n for _, n, _, _ in TTP_FAMILY_CONFIGS}

@@ -26,9 +26,9 @@ from .core import (CASES, Case, allocator_settings, case, copy_bandwidth, matmul
                    set_floor, time_fn, train_step_row)
 from . import steps, fastpaths, quality  # noqa: E402,F401  (registers the cases, in order)
 from .fastpaths import compile_amp_rows
-from .quality import TTP_CONFIGS, time_to_psnr_rows
+from .quality import TTP_CONFIGS, TTP_FAMILY_CONFIGS, time_to_psnr_rows
 from .runner import DEFAULT_WAV, format_row, main, measure_overhead, run_bench
 
 __all__ = ["CASES", "Case", "case", "time_fn", "matmul_rate", "copy_bandwidth", "references",
-           "train_step_row", "set_floor", "allocator_settings", "compile_amp_rows", "TTP_CONFIGS",
+           "train_step_row", "set_floor", "allocator_settings", "compile_amp_rows", "TTP_CONFIGS", "TTP_FAMILY_CONFIGS",
            "time_to_psnr_rows", "measure_overhead", "run_bench", "format_row", "main", "DEFAULT_WAV"]
