@@ -320,7 +320,7 @@ def make_step(model, optimizer, *, forward=None, chunks: int = 1, autocast=conte
     `forward`, a compiled model say, under `autocast`), MSE, backward (in `chunks` pieces whose
     gradients add up to the whole batch's), `on_loss(loss)` before the update, then Adam (through
     the fp16 `scaler` if any) and the `scheduler`. The benchmark times this same function."""
-    forward = forward or model
+    forward = model if forward is None else forward  # a compiled module has no truth value
     memo: list = [None, None, None]  # one batch's pieces, reused so models' caches keyed on them hit
 
     def step(coords, target):
