@@ -105,7 +105,7 @@ class Explorer:
             run = {"run": len(self.runs) + 1, "model": s["family"], "settings": kw,
                    "target": target.describe(), "steps": hist.final["steps"], "lr": s["lr"],
                    "params": count_params(model), "gflops_render": forward_flops(model, target.shape).total / 1e9,
-                   "psnr": hist.final["psnr"], "seconds": hist.final["seconds"]}
+                   "psnr": hist.final["psnr"], "ssim": hist.final["ssim"], "seconds": hist.final["seconds"]}
             self.runs.append(run)
             self.status.value = f"done: fit PSNR {run['psnr']:.2f} dB in {run['seconds']:.1f} s"
             self.table.value = self.table_html()
