@@ -172,3 +172,81 @@ def test_local_process_pool_matches_in_process(tmp_path):
     by = lambda out: {r["hash"]: r["psnr"] for r in read_rows(out)}
     a, b = by(tmp_path / "pool"), by(tmp_path / "inline")
     assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], abs=1e-5) for k in a)
+
+
+# run_trials: the same runner over an in-memory Signal (the notebooks' sweeps).
+
+def _sig16():
+    return signals.split_every_other(signals.image("camera", size=16, gray=True))
+
+
+TRIALS = [{"model": "siren", "width": 8, "depth": 1}, {"model": "relu_pe", "width": 8, "depth": 1, "lr": 3e-3}]
+
+
+def test_run_trials_equals_separate_fits_and_writes_nothing(tmp_path, monkeypatch):
+    from inrlab.sweep import run_trials
+
+    monkeypatch.chdir(tmp_path)
+    sig = _sig16()
+    rows = run_trials(TRIALS, signal=sig, seeds=[0], steps=6, lr=1e-3, jobs=1,
+                      schedule="step:2:0.5", eval_every=6)
+    assert [r["config"]["model"] for r in rows] == ["siren", "relu_pe"]
+    for t, r in zip(TRIALS, rows):
+        params = {k: v for k, v in t.items() if k not in ("model", "lr")}
+        model = models.build(t["model"], signal=sig, seed=0, **params)
+        ref = fit(model, sig, steps=6, lr=t.get("lr", 1e-3), schedule="step:2:0.5", seed=0, eval_every=6,
+                  progress=False)
+        assert r["status"] == "ok" and r["stacked"] == 1
+        assert r["psnr"] == ref.final["psnr"] and r["psnr_heldout"] == ref.final["psnr_heldout"]
+        assert r["lr"] == t.get("lr", 1e-3)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_trials_stacks_seeds_and_resumes_into_out(tmp_path, monkeypatch):
+    from inrlab.sweep import run_trials
+
+    sig = _sig16()
+    rows = run_trials(TRIALS[:1], signal=sig, seeds=[0, 1], steps=5, out=tmp_path, jobs=1)
+    assert [r["stacked"] for r in rows] == [2, 2] and [r["config"]["seed"] for r in rows] == [0, 1]
+    for s, r in zip([0, 1], rows):
+        ref = fit(models.build("siren", signal=sig, width=8, depth=1, seed=s), sig, steps=5, seed=s, progress=False)
+        assert r["psnr"] == pytest.approx(ref.final["psnr"], abs=1e-4)
+    assert len(read_rows(tmp_path)) == 2 and (tmp_path / "summary.json").exists()
+    import inrlab.train
+
+    monkeypatch.setattr(inrlab.train, "fit", lambda *a, **k: pytest.fail("a finished trial ran again"))
+    again = run_trials(TRIALS[:1], signal=sig, seeds=[0, 1], steps=5, out=tmp_path, jobs=1)
+    assert [r["psnr"] for r in again] == [r["psnr"] for r in rows] and len(read_rows(tmp_path)) == 2
+
+
+def test_run_trials_pickles_the_signal_to_worker_processes():
+    from inrlab.sweep import run_trials
+
+    sig = _sig16()
+    kw = dict(signal=sig, seeds=[0], steps=4, eval_every=4, stack=False)
+    pooled = run_trials(TRIALS, jobs=2, **kw)
+    inline = run_trials(TRIALS, jobs=1, **kw)
+    assert [r["status"] for r in pooled] == ["ok", "ok"]
+    assert [r["psnr"] for r in pooled] == pytest.approx([r["psnr"] for r in inline], abs=1e-5)
+
+
+@pytest.mark.parametrize("trials, kw, words", [
+    ([{"model": "siren", "widht": 8}], {}, "'trials[0]': unknown parameter 'widht'"),
+    ([{"model": "siren"}, {"model": "nosuch"}], {}, "'trials[1].model': unknown model 'nosuch'"),
+    ([{"width": 8}], {}, "'trials[0]' needs a 'model'"),
+    ([{"model": "siren", "steps": 0}], {}, "'trials[0].steps' must be a positive integer"),
+    ([], {}, "'trials' must be a non-empty list"),
+    (TRIALS, {"seeds": [0, 0]}, "'seeds' repeats a seed"),
+    (TRIALS, {"eval_evry": 3}, "unknown fit() argument 'eval_evry'"),
+    (TRIALS, {"signal": "camera"}, "'signal' must be an inrlab Signal"),
+    (TRIALS, {"backend": "slurm"}, "unknown backend 'slurm'"),
+])
+def test_run_trials_bad_input_is_one_line_naming_the_key(trials, kw, words, monkeypatch):
+    from inrlab.sweep import run_trials
+    import inrlab.train
+
+    monkeypatch.setattr(inrlab.train, "fit", lambda *a, **k: pytest.fail("trained before the check"))
+    kw = {"signal": _sig16(), **kw}
+    with pytest.raises(InrlabError) as e:
+        run_trials(trials, steps=3, jobs=1, **kw)
+    assert words in str(e.value) and "\n" not in str(e.value) and str(e.value).startswith("run_trials: ")

@@ -105,10 +105,10 @@ def format_summary(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _local(tasks, spec: Spec, jobs: int, on_rows, progress):
+def _local(tasks, spec: Spec, jobs: int, on_rows, progress, signal=None):
     if jobs <= 1 or len(tasks) <= 1:
         for t in tasks:
-            on_rows(run_task(t, spec.device))
+            on_rows(run_task(t, spec.device, None, signal))
             progress(len(t))
         return
     import concurrent.futures as cf
@@ -116,7 +116,7 @@ def _local(tasks, spec: Spec, jobs: int, on_rows, progress):
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
-    futures = {pool.submit(run_task, t, spec.device, threads): t for t in tasks}
+    futures = {pool.submit(run_task, t, spec.device, threads, signal): t for t in tasks}
     try:
         for f in cf.as_completed(futures):
             try:
@@ -133,7 +133,7 @@ def _local(tasks, spec: Spec, jobs: int, on_rows, progress):
     pool.shutdown()
 
 
-def _ray(tasks, spec: Spec, jobs: int | None, address: str | None, on_rows, progress):
+def _ray(tasks, spec: Spec, jobs: int | None, address: str | None, on_rows, progress, signal=None):
     try:
         import ray
     except ImportError:
@@ -144,7 +144,8 @@ def _ray(tasks, spec: Spec, jobs: int | None, address: str | None, on_rows, prog
     cpus, gpus = spec.resources["cpus"], spec.resources["gpus"]
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(run_task)
     threads = max(1, int(cpus))
-    pending = {remote.remote(t, spec.device, threads): t for t in tasks}
+    data = None if signal is None else ray.put(signal)  # one copy in the object store for every task
+    pending = {remote.remote(t, spec.device, threads, data): t for t in tasks}
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)

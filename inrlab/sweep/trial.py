@@ -51,24 +51,36 @@ def failed_row(config: dict, error: BaseException | str) -> dict:
     return {"status": "failed", "config": config, "error": " ".join(str(text).split())[:300]}
 
 
-def run_one(config: dict, device: str = "auto") -> dict:
-    """One trial: one fit(); a raised error becomes a failed row (the sweep goes on)."""
+def run_one(config: dict, device: str = "auto", signal=None) -> dict:
+    """One trial: one fit(); a raised error becomes a failed row (the sweep goes on). `signal`:
+    an in-memory Signal to train on instead of loading the config's source (`run_trials`);
+    the config's 'fit' mapping (if any) holds further fit() arguments (schedule, eval_every)."""
     from ..train import fit, resolve_device
 
     try:
-        signal = signal_of(config)
+        signal = signal_of(config) if signal is None else signal
         model = _build(config, signal)
         history = fit(model, signal, steps=config["steps"], lr=config["lr"],
                       batch_size=config["batch_size"], seed=config["seed"], device=device,
-                      progress=False)
+                      progress=False, **config.get("fit", {}))
         return _row(config, model, signal, history, str(resolve_device(device)))
     except Exception as e:  # noqa: BLE001  (recorded, one line)
         return failed_row(config, e)
 
 
-def run_task(configs: list[dict], device: str = "auto", threads: int | None = None) -> list[dict]:
+def _stackable_fit(config: dict) -> bool:
+    """fit_stacked runs plain full-batch Adam and evaluates once at the end: a config whose
+    extra fit() arguments ask for more (a schedule, ...) trains with fit()."""
+    extra = dict(config.get("fit", {}))
+    every = extra.pop("eval_every", None)
+    return not extra and (every is None or every >= config["steps"])
+
+
+def run_task(configs: list[dict], device: str = "auto", threads: int | None = None,
+             signal=None) -> list[dict]:
     """The rows of a task: `configs` of one shape train stacked when there are several and the
-    family allows it (`stacked.can_stack`), else one fit() each."""
+    family allows it (`stacked.can_stack`), else one fit() each. `signal`: an in-memory Signal
+    for every config (else each config's source is loaded)."""
     import torch
 
     from .stacked import can_stack, fit_stacked
@@ -76,17 +88,17 @@ def run_task(configs: list[dict], device: str = "auto", threads: int | None = No
 
     if threads:
         torch.set_num_threads(int(threads))
-    if len(configs) > 1:
+    if len(configs) > 1 and _stackable_fit(configs[0]):
         try:
-            signal = signal_of(configs[0])
-            built = [_build(c, signal) for c in configs]
+            data = signal_of(configs[0]) if signal is None else signal
+            built = [_build(c, data) for c in configs]
             if can_stack(built[0], configs[0]["batch_size"]):
-                histories = fit_stacked(built, signal, configs[0]["steps"], configs[0]["lr"], device=device)
+                histories = fit_stacked(built, data, configs[0]["steps"], configs[0]["lr"], device=device)
                 dev = str(resolve_device(device))
-                return [_row(c, m, signal, h, dev) for c, m, h in zip(configs, built, histories)]
+                return [_row(c, m, data, h, dev) for c, m, h in zip(configs, built, histories)]
         except Exception:  # noqa: BLE001  (vmap refused the forward, or a build failed: fall back)
             pass
-    return [run_one(c, device) for c in configs]
+    return [run_one(c, device, signal) for c in configs]
 
 
 def tasks_for(configs: list[dict], stack: bool, max_stack: int = 16) -> list[list[dict]]:
