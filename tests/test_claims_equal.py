@@ -1,6 +1,5 @@
-"""Notebook 06's claims (the INR benchmark's): synthetic metrics give each verdict."""
-
-import pytest
+"""Notebook 06's claims (the INR benchmark's): the synthetic metrics of each verdict (CASES, run by
+tests/test_claims.py's test_each_check_gives_each_verdict) and what the rows name."""
 
 from inrlab import claims
 
@@ -35,13 +34,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("cid,metrics,verdict", CASES, ids=[f"{c}-{v.replace(' ', '_')}-{i}"
-                                                             for i, (c, _, v) in enumerate(CASES)])
-def test_each_benchmark_check_gives_each_verdict(cid, metrics, verdict):
-    row = claims.evaluate(claims.get(cid), metrics)
-    assert row.verdict == verdict, (row.verdict, row.detail, row.measured)
-    if verdict != "not run":
-        assert row.measured
+# tests/test_claims.py runs every case above through its test_each_check_gives_each_verdict
 
 
 def test_the_grid_lead_names_the_families_and_the_budget():

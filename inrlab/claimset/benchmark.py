@@ -44,12 +44,16 @@ def _verdict(d, why, shown, holds: str, fails: str) -> Outcome:
     return Outcome("reproduced", shown, holds)
 
 
-@claim("bench-grids-lead", paper=BENCH, where="main results, PSNR vs parameters on DIV2K",
-       notebook="06_equal_parameters", convention="ours: held-out PSNR (odd pixels), mean over seeds",
+# what both claims share: the paper, the notebook, our convention and the benchmark's protocol
+_BENCH_CLAIM = dict(paper=BENCH, notebook="06_equal_parameters", protocol=BENCH_PROTOCOL,
+                    convention="ours: held-out PSNR (odd pixels), mean over seeds",
+                    levels_need=("size", "signal", "budgets"))
+
+
+@claim("bench-grids-lead", where="main results, PSNR vs parameters on DIV2K", **_BENCH_CLAIM,
        statement="Grid and hash grid lead at large budgets: at the largest budget the better of the two "
                  "is above every MLP family.",
-       paper_values={"order at 1e6-3e6": "grid, Instant-NGP above most MLPs (words; numbers not drawn)"},
-       protocol=BENCH_PROTOCOL, levels_need=("size", "signal", "budgets"))
+       paper_values={"order at 1e6-3e6": "grid, Instant-NGP above most MLPs (words; numbers not drawn)"})
 def _grids_lead(m):
     table = _table(m)
     if not any(f in table for f in GRIDS):
@@ -70,12 +74,10 @@ def _grids_lead(m):
                     f"{o} is {-d.mean:.2f} dB above {g} at {top:g} parameters")
 
 
-@claim("bench-siren-degrades", paper=BENCH, where="main results, SIREN across budgets",
-       notebook="06_equal_parameters", convention="ours: held-out PSNR (odd pixels), mean over seeds",
+@claim("bench-siren-degrades", where="main results, SIREN across budgets", **_BENCH_CLAIM,
        statement="SIREN degrades as it grows at fixed settings: its PSNR at the largest budget is below "
                  "its best at a smaller one.",
-       paper_values={"SIREN vs budget": "falls at the larger budgets (words; numbers not drawn)"},
-       protocol=BENCH_PROTOCOL, levels_need=("size", "signal", "budgets"))
+       paper_values={"SIREN vs budget": "falls at the larger budgets (words; numbers not drawn)"})
 def _siren_degrades(m):
     table = _table(m)
     siren = table.get("siren")
