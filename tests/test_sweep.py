@@ -250,3 +250,22 @@ def test_run_trials_bad_input_is_one_line_naming_the_key(trials, kw, words, monk
     with pytest.raises(InrlabError) as e:
         run_trials(trials, steps=3, jobs=1, **kw)
     assert words in str(e.value) and "\n" not in str(e.value) and str(e.value).startswith("run_trials: ")
+
+
+def test_run_trials_on_ray_ships_the_signal():
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'inrlab[ray]')")
+    from inrlab.sweep import run_trials
+
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+    else:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    sig = _sig16()
+    kw = dict(signal=sig, seeds=[0], steps=4, eval_every=4)
+    try:
+        remote = run_trials(TRIALS, backend="ray", **kw)
+    finally:
+        ray.shutdown()
+    inline = run_trials(TRIALS, jobs=1, **kw)
+    assert [r["status"] for r in remote] == ["ok", "ok"]
+    assert [r["psnr"] for r in remote] == pytest.approx([r["psnr"] for r in inline], abs=1e-5)
