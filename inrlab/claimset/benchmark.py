@@ -50,12 +50,7 @@ _BENCH_CLAIM = dict(paper=BENCH, notebook="06_equal_parameters", protocol=BENCH_
                     levels_need=("size", "signal", "budgets"))
 
 
-@claim("bench-grids-lead", where="main results, PSNR vs parameters on DIV2K", **_BENCH_CLAIM,
-       statement="Grid and hash grid lead at large budgets: at the largest budget the better of the two "
-                 "is above every MLP family.",
-       paper_values={"order at 1e6-3e6": "grid, Instant-NGP above most MLPs (words; numbers not drawn)"})
-def _grids_lead(m):
-    table = _table(m)
+def _grids_lead(table):
     if not any(f in table for f in GRIDS):
         raise NotRun("the run has neither grid nor hashgrid")
     others = [f for f in table if f.split("+")[0] not in GRIDS]
@@ -74,12 +69,7 @@ def _grids_lead(m):
                     f"{o} is {-d.mean:.2f} dB above {g} at {top:g} parameters")
 
 
-@claim("bench-siren-degrades", where="main results, SIREN across budgets", **_BENCH_CLAIM,
-       statement="SIREN degrades as it grows at fixed settings: its PSNR at the largest budget is below "
-                 "its best at a smaller one.",
-       paper_values={"SIREN vs budget": "falls at the larger budgets (words; numbers not drawn)"})
-def _siren_degrades(m):
-    table = _table(m)
+def _siren_degrades(table):
     siren = table.get("siren")
     if not siren or len(siren) < 2:
         raise NotRun("the run has SIREN at fewer than two budgets")
@@ -91,3 +81,20 @@ def _siren_degrades(m):
     d, why = difference(siren[peak], siren[top])
     return _verdict(d, why, shown, f"SIREN peaks at {peak:g} and is {d.mean:.2f} dB lower at {top:g}",
                     f"SIREN at {top:g} is not below its value at {peak:g}")
+
+
+def _on_table(check):
+    """A check of the eq_heldout_psnr table, as a check of a run's metrics."""
+    return lambda m: check(_table(m))
+
+
+_CLAIMS = [
+    (_grids_lead, "bench-grids-lead", "main results, PSNR vs parameters on DIV2K",
+     "Grid and hash grid lead at large budgets: at the largest budget the better of the two is above every MLP family.",
+     {"order at 1e6-3e6": "grid, Instant-NGP above most MLPs (words; numbers not drawn)"}),
+    (_siren_degrades, "bench-siren-degrades", "main results, SIREN across budgets",
+     "SIREN degrades as it grows at fixed settings: its PSNR at the largest budget is below its best at a smaller one.",
+     {"SIREN vs budget": "falls at the larger budgets (words; numbers not drawn)"}),
+]
+for _check, _id, _where, _statement, _paper in _CLAIMS:
+    claim(_id, where=_where, statement=_statement, paper_values=_paper, **_BENCH_CLAIM)(_on_table(_check))
