@@ -269,3 +269,14 @@ def test_run_trials_on_ray_ships_the_signal():
     inline = run_trials(TRIALS, jobs=1, **kw)
     assert [r["status"] for r in remote] == ["ok", "ok"]
     assert [r["psnr"] for r in remote] == pytest.approx([r["psnr"] for r in inline], abs=1e-5)
+
+
+def test_sweep_bench_rows_are_registered_as_ratio_cases(monkeypatch):
+    import inrlab.sweep.bench as sb
+    from inrlab.bench import CASES
+
+    assert not CASES["sweep_pool"].quick and CASES["sweep_stacked"].quick
+    monkeypatch.setattr(sb, "pool_row", lambda: {"case": "pool", "one_process_s": 4.0, "pool_s": 2.5, "speedup": 1.6})
+    (row,) = CASES["sweep_pool"].run({"quick": False, "device": "cpu"})
+    assert row["kind"] == "ratio" and row["row"] == "pool"
+    assert (row["fast_s"], row["slow_s"], row["speedup"]) == (2.5, 4.0, pytest.approx(1.6))

@@ -3,7 +3,9 @@
 * stacked: 8 seeds of a SIREN 2x64 at 64^2 as one stacked model vs 8 sequential fit()s;
 * pool: a 12-trial sweep on the local backend with 2 workers vs the same trials in one process.
 
-`python -m inrlab.sweep.bench [--steps N] [--json PATH]` runs both and prints the ratios.
+`python -m inrlab.sweep.bench [--steps N] [--json PATH]` runs both and prints the ratios; both are
+also cases of `python -m inrlab.bench` (sweep_stacked, sweep_pool; registered below, imported by
+inrlab.bench after its own case modules).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import argparse
 import json
 import tempfile
 import time
+
+from ..bench.core import _ratio, case
 
 
 def stacked_row(seeds: int = 8, steps: int = 200, size: int = 64, device: str = "cpu") -> dict:
@@ -46,6 +50,18 @@ def pool_row(trials: int = 12, steps: int = 150, workers: int = 2) -> dict:
             times[jobs] = time.perf_counter() - t
     return {"case": f"sweep: {trials} trials, local backend {workers} workers vs one process",
             "one_process_s": times[1], "pool_s": times[workers], "speedup": times[1] / times[workers]}
+
+
+@case("sweep_stacked", "sweep", note="8 seeds of a SIREN 2x64 at 64^2: one stacked model vs 8 sequential fit()s")
+def _stacked_case(ctx):
+    r = stacked_row(steps=50 if ctx["quick"] else 200, device=str(ctx["device"]))
+    return [_ratio(r["case"], r["stacked_s"], r["sequential_s"])]
+
+
+@case("sweep_pool", "sweep", quick=False, note="12 trials: local backend, 2 worker processes vs one process")
+def _pool_case(ctx):
+    r = pool_row()
+    return [_ratio(r["case"], r["pool_s"], r["one_process_s"], workers=2)]
 
 
 def main(argv=None) -> int:
