@@ -1,0 +1,52 @@
+"""inrlab.budget: each family's build settings within a parameter budget (notebook 06)."""
+
+import pytest
+
+from inrlab import models, signals
+from inrlab.budget import match_budget
+from inrlab.errors import InrlabError
+from inrlab.flops import count_params
+
+
+@pytest.fixture(scope="module")
+def sig():
+    return signals.split_every_other(signals.image("camera", size=32, gray=True))
+
+
+@pytest.mark.parametrize("family", ["siren", "ff", "relu_pe", "multihead", "ensemble", "loe",
+                                    "hashgrid", "grid", "wire", "gauss", "finer"])
+@pytest.mark.parametrize("budget", [1e4, 3e4])
+def test_built_model_is_within_the_budget_and_near_it(sig, family, budget):
+    kw = match_budget(family, budget, signal=sig)
+    n = count_params(models.build(family, signal=sig, **kw))
+    assert n <= budget
+    assert n >= 0.8 * budget, (family, kw, n)
+
+
+def test_the_knob_is_the_largest_that_fits(sig):
+    kw = match_budget("siren", 3e4, signal=sig)
+    bigger = count_params(models.build("siren", signal=sig, **{**kw, "width": kw["width"] + 1}))
+    assert bigger > 3e4
+    g = match_budget("grid", 1e4, dim_in=2, dim_out=1)
+    assert g["resolution"] == 100                      # 100 x 100 values = 1e4 exactly
+
+
+def test_rwf_variant_is_counted_with_its_scales(sig):
+    plain = match_budget("siren", 1e4, signal=sig)
+    rwf = match_budget("siren", 1e4, signal=sig, factorize=True)
+    assert rwf["width"] <= plain["width"]
+    assert count_params(models.build("siren", signal=sig, **rwf)) <= 1e4
+
+
+def test_hashgrid_table_stops_where_every_level_is_dense(sig):
+    kw = match_budget("hashgrid", 1e5, signal=sig)
+    smaller = count_params(models.build("hashgrid", signal=sig, **{**kw, "table_size": kw["table_size"] // 2}))
+    assert smaller < count_params(models.build("hashgrid", signal=sig, **kw))
+
+
+@pytest.mark.parametrize("family,budget,msg", [("siren", 0, "budget must be a positive"),
+                                               ("siren", 5, "siren:"),
+                                               ("grid", 3, "grid: even a 2-sample grid")])
+def test_bad_budget_gives_one_line_error(family, budget, msg):
+    with pytest.raises(InrlabError, match=msg):
+        match_budget(family, budget, dim_in=2, dim_out=1)
