@@ -4,7 +4,8 @@
 `family` as close to `budget` trainable parameters as its size knob allows without exceeding it:
 
 - families with a `width` (MLPs, multi-head, ensemble, LoE, WIRE, Gauss, FINER): the largest width
-  (inrlab.flops.match_width) at the other settings given;
+  (inrlab.flops.match_width) at the other settings given (multi-head: where that width is below its
+  default alpha, the widest body with dense heads, alpha = width);
 - `grid`: the largest value grid R x R (R for 1-D) within the budget;
 - `hashgrid`: the largest power-of-two table (2^T rows per level) within the budget, then the
   widest MLP that still fits (at a small signal the dense levels stop growing before the table
@@ -63,6 +64,11 @@ def match_budget(family: str, budget: float, signal=None, **fixed) -> dict:
     if family == "hashgrid":
         def count_t(t):
             return count_model_params("hashgrid", **{**fixed, "table_size": 1 << t})
+        if "width" not in fixed and count_t(1) > budget:   # the default MLP alone is over: narrow it first
+            w = _largest(lambda k: count_model_params("hashgrid", **{**fixed, "table_size": 2, "width": k}),
+                         1, 4096, budget)
+            if w is not None:
+                fixed = {**fixed, "width": max(1, w // 2)}   # half of it left for the table
         t = _largest(count_t, 1, 24, budget)
         if t is None:
             raise InrlabError(f"hashgrid: the smallest table already has more than {budget:,} "
@@ -77,6 +83,14 @@ def match_budget(family: str, budget: float, signal=None, **fixed) -> dict:
     if "width" not in own:
         raise InrlabError(f"model '{family}' has no width or known size knob to match a budget")
     try:
-        return {**fixed, "width": match_width(family, budget, **fixed)}
+        out = {**fixed, "width": match_width(family, budget, **fixed)}
     except ValueError as e:
         raise InrlabError(f"{family}: {e}") from None
+    if family == "multihead" and "alpha" not in fixed:
+        alpha = own["alpha"].default
+        if out["width"] < alpha:   # heads read alpha body units: at a small budget every unit (dense heads)
+            out = {**fixed, "alpha": 1}
+            out["width"] = _largest(lambda k: count_model_params(family, **{**out, "width": k, "alpha": k}),
+                                    1, alpha, budget) or 1
+            out["alpha"] = out["width"]
+    return out
