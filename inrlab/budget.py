@@ -82,15 +82,17 @@ def match_budget(family: str, budget: float, signal=None, **fixed) -> dict:
         return out
     if "width" not in own:
         raise InrlabError(f"model '{family}' has no width or known size knob to match a budget")
+    dense = family == "multihead" and "alpha" not in fixed
     try:
         out = {**fixed, "width": match_width(family, budget, **fixed)}
+        if not dense or out["width"] >= own["alpha"].default:
+            return out
     except ValueError as e:
-        raise InrlabError(f"{family}: {e}") from None
-    if family == "multihead" and "alpha" not in fixed:
-        alpha = own["alpha"].default
-        if out["width"] < alpha:   # heads read alpha body units: at a small budget every unit (dense heads)
-            out = {**fixed, "alpha": 1}
-            out["width"] = _largest(lambda k: count_model_params(family, **{**out, "width": k, "alpha": k}),
-                                    1, alpha, budget) or 1
-            out["alpha"] = out["width"]
-    return out
+        if not dense:
+            raise InrlabError(f"{family}: {e}") from None
+    # multi-head heads read alpha body units: below the default alpha, every unit (dense heads)
+    w = _largest(lambda k: count_model_params(family, **{**fixed, "width": k, "alpha": k}), 1,
+                 own["alpha"].default, budget)
+    if w is None:
+        raise InrlabError(f"{family}: more than {budget:,} parameters even at width 1, alpha 1")
+    return {**fixed, "width": w, "alpha": w}

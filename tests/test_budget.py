@@ -50,3 +50,9 @@ def test_hashgrid_table_stops_where_every_level_is_dense(sig):
 def test_bad_budget_gives_one_line_error(family, budget, msg):
     with pytest.raises(InrlabError, match=msg):
         match_budget(family, budget, dim_in=2, dim_out=1)
+
+
+def test_multihead_below_its_alpha_takes_dense_heads(sig):
+    kw = match_budget("multihead", 2e3, signal=sig)
+    assert kw["alpha"] == kw["width"] < 32
+    assert count_params(models.build("multihead", signal=sig, **kw)) <= 2e3
