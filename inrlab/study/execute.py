@@ -1,0 +1,101 @@
+"""One notebook executed by papermill into its own folder: the study's papermill engine (a
+per-cell callback, kernels on IPC sockets), its figures rendered to PNG, and its status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+
+def _engine() -> str:
+    """Register (once) and name the papermill engine the study runs notebooks with: nbclient's,
+    plus a per-cell callback (`on_cell(done, total)`) and kernels on IPC transport."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    if "inrlab" in papermill_engines._engines:
+        return "inrlab"
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class IPCKernelManager(AsyncKernelManager):
+        # ipykernel warns on every start that TCP without CurveZMQ keys is unencrypted; local
+        # IPC sockets (in the Jupyter runtime folder, user-only) need no such warning.
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    class StudyEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, on_cell=None, **kwargs):
+            if on_cell is not None:
+                complete = nb_man.cell_complete
+
+                def cell_complete(cell, cell_index=None, **kw):
+                    complete(cell, cell_index=cell_index, **kw)
+                    on_cell((cell_index or 0) + 1, len(nb_man.nb.cells))
+
+                nb_man.cell_complete = cell_complete
+            kwargs.setdefault("kernel_manager_class", IPCKernelManager)
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register("inrlab", StudyEngine)
+    return "inrlab"
+
+
+def _execute(nb: Path, out_dir: Path, params: dict, on_cell=None) -> dict:
+    import papermill as pm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    status = {"notebook": nb.stem, "ok": False, "error": None}
+    try:
+        pm.execute_notebook(str(nb), str(out_dir / nb.name),
+                            parameters={**params, "out_dir": str(out_dir.resolve())},
+                            kernel_name="python3", progress_bar=False, cwd=str(nb.parent),
+                            log_output=False, engine_name=_engine(), on_cell=on_cell)
+        status["ok"] = True
+    except Exception as e:
+        status["error"] = _one_line_error(e)
+    status["png"] = export_pngs(out_dir)
+    status["seconds"] = round(time.time() - t0, 1)
+    metrics_path = out_dir / "metrics.json"
+    if metrics_path.exists():
+        try:
+            status["metrics"] = json.loads(metrics_path.read_text()).get("metrics", {})
+        except (OSError, json.JSONDecodeError):
+            status["metrics"] = {}
+    return status
+
+
+def export_pngs(folder: Path) -> str:
+    """Render every saved figure spec (*.plotly.json) in `folder` to PNG in one kaleido session.
+    Returns 'n written' or why none were (kaleido needs a Chromium; HTML figures stay)."""
+    specs = sorted(folder.glob("*.plotly.json"))
+    if not specs:
+        return "no figures"
+    import shutil
+
+    if "BROWSER_PATH" not in os.environ:
+        found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+        if found:
+            os.environ["BROWSER_PATH"] = found
+    try:
+        import plotly.io as pio
+
+        figs = [pio.from_json(p.read_text()) for p in specs]
+        pngs = [str(p.with_name(p.name[: -len(".plotly.json")] + ".png")) for p in specs]
+        # kaleido ignores the layout's own size (it draws every figure 700 x 500): pass it on,
+        # so an image grid keeps the proportions it was laid out for. Scale 2 reads on a projector.
+        pio.write_images(figs, pngs, width=[f.layout.width or 800 for f in figs],
+                         height=[f.layout.height or 450 for f in figs], scale=2)
+        return f"{len(pngs)} written"
+    except Exception as e:
+        return f"skipped: {_one_line_error(e)[:200]}"
+
+
+def _one_line_error(e: Exception) -> str:
+    ename = getattr(e, "ename", None)
+    evalue = getattr(e, "evalue", None)
+    text = f"{ename}: {evalue}" if ename else f"{type(e).__name__}: {e}"
+    return " ".join(str(text).split())[:400]
