@@ -448,3 +448,28 @@ def test_study_compare_with_an_earlier_run(lab, capsys):
     page = (lab / "new" / "compare.html").read_text()
     row = page[page.index("title='value'"):].split("</tr>")[0]
     assert "6" in row and "2" in row and "-4" in row  # value = 2 * steps: 6 before, 2 now
+
+
+def test_png_export_counts_only_the_files_written_and_retries_a_dropped_one(tmp_path, monkeypatch):
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from inrlab.study.execute import export_pngs
+
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.plotly.json").write_text(go.Figure(go.Scatter(y=[1, 2])).to_json())
+    calls = []
+
+    def flaky(figs, paths, **kw):  # kaleido's way: a timed-out render leaves no file and raises nothing
+        calls.append(list(paths))
+        for p in paths:
+            if not (p.endswith("b.png") and len(calls) < 3):
+                open(p, "wb").close()
+
+    monkeypatch.setattr(pio, "write_images", flaky)
+    assert export_pngs(tmp_path) == "1 written, 1 failed (b.png)"
+    assert calls == [[str(tmp_path / "a.png"), str(tmp_path / "b.png")], [str(tmp_path / "b.png")]]
+    (tmp_path / "a.png").unlink()
+    calls.clear()
+    calls.append("earlier")  # the third call onwards writes b: a retry now recovers it
+    assert export_pngs(tmp_path) == "2 written"

@@ -87,9 +87,17 @@ def export_pngs(folder: Path) -> str:
         pngs = [str(p.with_name(p.name[: -len(".plotly.json")] + ".png")) for p in specs]
         # kaleido ignores the layout's own size (it draws every figure 700 x 500): pass it on,
         # so an image grid keeps the proportions it was laid out for. Scale 2 reads on a projector.
-        pio.write_images(figs, pngs, width=[f.layout.width or 800 for f in figs],
-                         height=[f.layout.height or 450 for f in figs], scale=2)
-        return f"{len(pngs)} written"
+        todo = list(range(len(figs)))
+        for _ in range(2):  # kaleido drops a figure whose render timed out without raising: retry those once
+            pio.write_images([figs[i] for i in todo], [pngs[i] for i in todo], scale=2,
+                             width=[figs[i].layout.width or 800 for i in todo],
+                             height=[figs[i].layout.height or 450 for i in todo])
+            todo = [i for i in todo if not os.path.isfile(pngs[i])]
+            if not todo:
+                break
+        written = len(pngs) - len(todo)
+        missing = ", ".join(Path(pngs[i]).name for i in todo)
+        return f"{written} written" + (f", {len(todo)} failed ({missing})" if todo else "")
     except Exception as e:
         return f"skipped: {_one_line_error(e)[:200]}"
 
