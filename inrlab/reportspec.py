@@ -77,6 +77,12 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
          ("recovery_*", "Training from a badly scaled initialisation: RWF lines that climb back to the "
                         "well-scaled PSNR have recovered.")),
         ("rwf_fit_gain_mean",)),
+    "06_equal_parameters": NotebookSpec(
+        "At matched parameter budgets, which families fit and generalise best, and do the grids lead "
+        "at the large budgets as the INR benchmark finds?",
+        (("psnr_vs_params", "Held-out PSNR against parameters per family (log x, mean over seeds): the "
+                            "benchmark's finding is the grid and hash grid lines on top at the right."),),
+        ("eq_top_heldout_psnr",)),
 }
 
 # Whole words and abbreviations of the metric keys, as a reader says them.
@@ -96,6 +102,8 @@ LABELS: list[tuple[str, str, str]] = [
     (r"psnr", "fit PSNR", "dB"),
     (r"seconds", "training time", "s"),
     (r"params", "parameters", ""),
+    (r"eq_top_heldout_psnr", "best held-out PSNR at the largest budget", "dB"),
+    (r"eq_top_family", "family with the best held-out PSNR at the largest budget", ""),
     (r"model", "model", ""),
     (r"psnr_by_octave", "fit PSNR per family and Perlin octave", "dB"),
     (r"mh_psnr_by_octave", "multi-head ReLU PSNR per number of heads and octave", "dB"),
