@@ -18,24 +18,9 @@ passed through and counted (dim_in, dim_out, resolution, factorize, ...).
 from __future__ import annotations
 
 from .errors import InrlabError
-from .flops import count_model_params, match_width
+from .flops import count_model_params, largest_within, match_width
 
 MAX_SEARCH = 1 << 24
-
-
-def _largest(count, lo: int, hi: int, budget: int) -> int | None:
-    """The largest integer k in [lo, hi] with count(k) <= budget (count non-decreasing), or None."""
-    if count(lo) > budget:
-        return None
-    if count(hi) <= budget:
-        return hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if count(mid) <= budget:
-            lo = mid
-        else:
-            hi = mid
-    return lo
 
 
 def match_budget(family: str, budget: float, signal=None, **fixed) -> dict:
@@ -56,7 +41,7 @@ def match_budget(family: str, budget: float, signal=None, **fixed) -> dict:
     budget = int(budget)
     if family == "grid":
         dim_in = fixed.get("dim_in", 2)
-        r = _largest(lambda k: count_model_params("grid", **{**fixed, "resolution": k}), 2,
+        r = largest_within(lambda k: count_model_params("grid", **{**fixed, "resolution": k}), 2,
                      MAX_SEARCH if dim_in == 1 else 1 << 14, budget)
         if r is None:
             raise InrlabError(f"grid: even a 2-sample grid has more than {budget:,} parameters")
@@ -65,18 +50,18 @@ def match_budget(family: str, budget: float, signal=None, **fixed) -> dict:
         def count_t(t):
             return count_model_params("hashgrid", **{**fixed, "table_size": 1 << t})
         if "width" not in fixed and count_t(1) > budget:   # the default MLP alone is over: narrow it first
-            w = _largest(lambda k: count_model_params("hashgrid", **{**fixed, "table_size": 2, "width": k}),
+            w = largest_within(lambda k: count_model_params("hashgrid", **{**fixed, "table_size": 2, "width": k}),
                          1, 4096, budget)
             if w is not None:
                 fixed = {**fixed, "width": max(1, w // 2)}   # half of it left for the table
-        t = _largest(count_t, 1, 24, budget)
+        t = largest_within(count_t, 1, 24, budget)
         if t is None:
             raise InrlabError(f"hashgrid: the smallest table already has more than {budget:,} "
                               f"parameters at {fixed}")
         while t > 1 and count_t(t - 1) == count_t(t):   # every level dense: no larger table helps
             t -= 1
         out = {**fixed, "table_size": 1 << t}
-        w = _largest(lambda k: count_model_params("hashgrid", **{**out, "width": k}), 1, 4096, budget)
+        w = largest_within(lambda k: count_model_params("hashgrid", **{**out, "width": k}), 1, 4096, budget)
         if w is not None:
             out["width"] = w
         return out
@@ -91,7 +76,7 @@ def match_budget(family: str, budget: float, signal=None, **fixed) -> dict:
         if not dense:
             raise InrlabError(f"{family}: {e}") from None
     # multi-head heads read alpha body units: below the default alpha, every unit (dense heads)
-    w = _largest(lambda k: count_model_params(family, **{**fixed, "width": k, "alpha": k}), 1,
+    w = largest_within(lambda k: count_model_params(family, **{**fixed, "width": k, "alpha": k}), 1,
                  own["alpha"].default, budget)
     if w is None:
         raise InrlabError(f"{family}: more than {budget:,} parameters even at width 1, alpha 1")

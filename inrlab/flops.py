@@ -102,9 +102,18 @@ def match_width(family: str, target_params: int, **kwargs) -> int:
         lo, hi = hi, hi * 2
         if hi > 1 << 20:
             raise ValueError(f"no {family} width up to {hi} reaches {target_params:,} parameters")
-    while hi - lo > 1:
+    return largest_within(count, lo, hi, target_params)
+
+
+def largest_within(count, lo: int, hi: int, budget: int) -> int | None:
+    """The largest integer k in [lo, hi] with count(k) <= budget (count non-decreasing), or None."""
+    if count(lo) > budget:
+        return None
+    if count(hi) <= budget:
+        return hi
+    while hi - lo > 1:  # bisection: count(lo) <= budget < count(hi)
         mid = (lo + hi) // 2
-        if count(mid) <= target_params:
+        if count(mid) <= budget:
             lo = mid
         else:
             hi = mid
