@@ -105,15 +105,10 @@ def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_s
     cores) or 'ray' (`address`: a cluster, 'auto' the running one; None starts a local one).
     out: a folder for results.jsonl / summary.json (resumable); None writes nothing.
     fit_kw: further fit() arguments for every trial (schedule, eval_every, ...)."""
-    from .engine import BACKENDS, Table, _local, _ray, summarize
+    from .engine import Table, _local, _ray, check_backend, summarize
     from .trial import tasks_for
 
-    if backend not in BACKENDS:
-        raise InrlabError(f"run_trials: unknown backend '{backend}' (use {' or '.join(BACKENDS)})")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise InrlabError(f"run_trials: 'jobs' must be a positive integer, got {jobs!r}")
-    if address is not None and backend != "ray":
-        raise InrlabError("run_trials: 'address' joins a Ray cluster; add backend='ray'")
+    check_backend(backend, jobs, address, python=True)
     if not isinstance(stack, bool):
         raise InrlabError(f"run_trials: 'stack' must be True or False, got {stack!r}")
     res = {"cpus": 1, "gpus": 0, **(resources or {})}

@@ -164,17 +164,25 @@ def _ray(tasks, spec: Spec, jobs: int | None, address: str | None, on_rows, prog
         raise
 
 
+
+def check_backend(backend, jobs, address, *, python: bool = False) -> None:
+    """One-line errors for the backend arguments, worded for the CLI or (`python`) for run_trials."""
+    where = "run_trials: " if python else ""
+    if backend not in BACKENDS:
+        raise InrlabError(f"{where}unknown backend '{backend}' (use {' or '.join(BACKENDS)})")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise InrlabError(f"{where}{repr('jobs') if python else 'jobs'} must be a positive integer, got {jobs!r}")
+    if address is not None and backend != "ray":
+        raise InrlabError("run_trials: 'address' joins a Ray cluster; add backend='ray'" if python
+                          else "--address joins a Ray cluster; add --backend ray")
+
+
 def run_sweep(spec, out, *, backend: str = "local", address: str | None = None,
               jobs: int | None = None, show_progress: bool | None = None,
               on_row: Callable[[dict], object] | None = None) -> dict:
     """Run the trials of `spec` (a path, YAML-loaded dict or Spec) missing from `out`; return
     {'summary', 'run', 'skipped', 'failed', 'out'}. `on_row` sees every row as it is written."""
-    if backend not in BACKENDS:
-        raise InrlabError(f"unknown backend '{backend}' (use {' or '.join(BACKENDS)})")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise InrlabError(f"jobs must be a positive integer, got {jobs!r}")
-    if address is not None and backend != "ray":
-        raise InrlabError("--address joins a Ray cluster; add --backend ray")
+    check_backend(backend, jobs, address)
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     out = Path(out)
     if out.exists() and not out.is_dir():
