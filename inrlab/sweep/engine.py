@@ -139,6 +139,7 @@ def _ray(tasks, spec: Spec, jobs: int | None, address: str | None, on_rows, prog
     except ImportError:
         raise InrlabError("the ray backend needs Ray: pip install 'inrlab[ray]'") from None
     if not ray.is_initialized():
+        address = address or os.environ.get("RAY_ADDRESS")  # the cluster a notebook's environment names
         kw = {"address": address} if address else {"num_cpus": jobs, "include_dashboard": False}
         ray.init(log_to_driver=False, **kw)
     cpus, gpus = spec.resources["cpus"], spec.resources["gpus"]
