@@ -97,7 +97,7 @@ def check_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch
 def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_size=None,
                backend: str = "local", jobs: int | None = None, address: str | None = None,
                device: str = "auto", stack: bool = True, resources: dict | None = None,
-               out=None, show_progress: bool = False, **fit_kw) -> list[dict]:
+               out=None, show_progress: bool | None = None, **fit_kw) -> list[dict]:
     """Train every trial once per seed on `signal`; return the rows in order (trials x seeds).
 
     trials: mappings of `model` plus its parameters (and optionally steps / lr / batch_size).
@@ -137,6 +137,10 @@ def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_s
 
     from tqdm.auto import tqdm
 
+    if show_progress is None:  # a bar where someone watches: JupyterLab or a terminal (inrlab.progress)
+        from .. import progress
+
+        show_progress = progress.enabled()
     bar = tqdm(total=len(todo), desc="trials", disable=not show_progress, mininterval=0.5)
 
     def on_rows(new):
