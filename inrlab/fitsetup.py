@@ -135,13 +135,15 @@ def _adam(model, lr, betas, eps) -> dict:
 
 def make_optimizer(model, lr: float, betas=(0.9, 0.999), eps: float = 1e-8, fused: bool | None = None,
                    device: torch.device | None = None) -> torch.optim.Adam:
-    """fit()'s Adam: fused on CPU and CUDA unless told not (or torch cannot here)."""
+    """fit()'s Adam over a model's parameters (or a list of tensors): fused on CPU and CUDA unless
+    told not (or torch cannot here)."""
     if fused is None:
         fused = device is not None and device.type in ("cpu", "cuda")
+    params = list(model.parameters()) if isinstance(model, torch.nn.Module) else list(model)
     try:
-        return torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas), eps=eps, fused=fused)
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), eps=eps, fused=fused)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas), eps=eps)
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), eps=eps)
 
 
 def compiled(model, compile: bool | str):

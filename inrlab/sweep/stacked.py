@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..defaults import adam_settings
-from ..train import History, evaluate, final_ssim, resolve_device
+from ..train import History, evaluate, final_ssim, make_optimizer, resolve_device
 
 
 class _Reference(nn.Module):
@@ -63,11 +63,7 @@ def fit_stacked(models: list, signal, steps: int, lr: float | None = None, *, de
     lr = own["lr"] if lr is None else float(lr)
     params, buffers, forward = _stacked_forward(models)
     leaves = [p.requires_grad_() for p in params.values()]
-    fused = dev.type in ("cpu", "cuda")
-    try:
-        opt = torch.optim.Adam(leaves, lr=lr, betas=own["betas"], eps=own["eps"], fused=fused)
-    except (RuntimeError, TypeError):
-        opt = torch.optim.Adam(leaves, lr=lr, betas=own["betas"], eps=own["eps"])
+    opt = make_optimizer(leaves, lr, own["betas"], own["eps"], device=dev)
     coords, target = data.coords, data.values
     losses = []
     t0 = time.perf_counter()
