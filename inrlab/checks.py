@@ -254,13 +254,17 @@ def check_training_memory(model: torch.nn.Module, device: torch.device) -> None:
 # --------------------------------------------------------------------------- signal specs
 
 SPEC_FORMS = ("perlin (4 noise cells per side), perlin:OCTAVES (a positive number, at most "
-              "size / 2), synth, a .wav path, or an image name or path")
+              "size / 2), star or star:SPOKES (a Siemens star, 32 spokes), bandnoise or "
+              "bandnoise:CUTOFF (band-limited noise, cutoff 0.25 of Nyquist), synth, a .wav path, "
+              "or an image name or path")
+_INTEGER = re.compile(r"[0-9]+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def parse_signal_spec(spec, exists=os.path.exists) -> tuple[str, object]:
-    """('perlin', octaves) | ('synth', None) | ('wav', path) | ('image', source), parsed
-    strictly: anything else is refused with the accepted forms."""
+    """('perlin', octaves) | ('star', spokes) | ('bandnoise', cutoff) | ('synth', None) |
+    ('wav', path) | ('image', source), parsed strictly: anything else is refused with the
+    accepted forms (the ranges of spokes and cutoff are checked by their constructors)."""
     if not isinstance(spec, (str, os.PathLike)):
         raise InrlabError(f"signal spec must be text, got {spec!r} (accepted: {SPEC_FORMS})")
     text = str(spec)
@@ -277,6 +281,22 @@ def parse_signal_spec(spec, exists=os.path.exists) -> tuple[str, object]:
             raise InrlabError(f"perlin spec must be 'perlin' or 'perlin:OCTAVES' with OCTAVES a "
                               f"positive number, got '{text}'")
         return "perlin", float(arg)
+    if text == "star":
+        return "star", 32
+    if text.startswith("star:"):
+        arg = text[len("star:"):]
+        if not _INTEGER.fullmatch(arg) or not int(arg) > 0:
+            raise InrlabError(f"star spec must be 'star' or 'star:SPOKES' with SPOKES a positive "
+                              f"integer, got '{text}'")
+        return "star", int(arg)
+    if text == "bandnoise":
+        return "bandnoise", 0.25
+    if text.startswith("bandnoise:"):
+        arg = text[len("bandnoise:"):]
+        if not _NUMBER.fullmatch(arg) or not 0 < float(arg) <= 1:
+            raise InrlabError(f"bandnoise spec must be 'bandnoise' or 'bandnoise:CUTOFF' with "
+                              f"CUTOFF a number in (0, 1] (a fraction of Nyquist), got '{text}'")
+        return "bandnoise", float(arg)
     if text in ("synth", "audio"):
         return "synth", None
     if text.lower().endswith(".wav"):

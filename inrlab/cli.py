@@ -169,7 +169,8 @@ def make_parser() -> argparse.ArgumentParser:
     f.add_argument("--model", required=True, help="registered model name (see `inrlab models`)")
     f.add_argument("--signal", required=True,
                    help="image name or path, perlin or perlin:OCTAVES (noise cells per side, at most "
-                        "size / 2), synth, or a .wav path")
+                        "size / 2), star or star:SPOKES (Siemens star), bandnoise or bandnoise:CUTOFF "
+                        "(noise low-passed to CUTOFF x Nyquist), synth, or a .wav path")
     f.add_argument("--size", type=int, default=None, help="image side (longer side) in pixels")
     f.add_argument("--gray", action="store_true", help="convert an RGB image to gray")
     f.add_argument("--steps", type=int, default=1000)

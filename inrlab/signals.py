@@ -357,14 +357,21 @@ def image_resize(img: np.ndarray, size) -> np.ndarray:
 def load_signal(spec: str, size=None, gray: bool = False, seed: int = 0) -> Signal:
     """A Signal from a short text spec, as the CLI takes it.
 
-    'perlin' or 'perlin:OCTAVES' (size defaults to 256; octaves at most size / 2), 'synth' (the
-    synthesized audio clip), a path ending in .wav, or an image name/path; parsed strictly
-    (`checks.parse_signal_spec`): anything else is refused with the accepted forms.
+    'perlin' or 'perlin:OCTAVES' (size defaults to 256; octaves at most size / 2), 'star' or
+    'star:SPOKES' (`synthetic.siemens_star`, 32 spokes; always gray), 'bandnoise' or
+    'bandnoise:CUTOFF' (`synthetic.bandlimited_noise`, cutoff 0.25 of Nyquist, seeded; RGB
+    unless gray), 'synth' (the synthesized audio clip), a path ending in .wav, or an image
+    name/path; parsed strictly (`checks.parse_signal_spec`): anything else is refused with the
+    accepted forms. The synthetic targets are 256 x 256 unless `size` says otherwise.
     """
     kind, arg = parse_signal_spec(spec)
     seed = check_seed(seed)
     if kind == "perlin":
         return perlin(256 if size is None else size, octaves=arg, seed=seed)
+    if kind == "star":
+        return siemens_star(256 if size is None else size, spokes=arg)
+    if kind == "bandnoise":
+        return bandlimited_noise(256 if size is None else size, cutoff=arg, seed=seed, gray=gray)
     if kind == "synth":
         return audio(None, seed=seed)
     if kind == "wav":
@@ -383,3 +390,4 @@ def fingerprint(signal: Signal) -> str:
 # audio signals and cells live in their own modules; their names stay reachable from here
 from .audio import audio, sine_mix, synth_audio  # noqa: E402,F401
 from .cells import check_grid, parse_grid, partition  # noqa: E402,F401
+from .synthetic import bandlimited_noise, siemens_star  # noqa: E402,F401

@@ -494,7 +494,8 @@ def test_no_input_of_the_table_ends_in_the_unexpected_line(files, lab, capsys):
 
 SPEC_PARTS = st.one_of(
     st.text(max_size=8),
-    st.sampled_from(["perlin", "perlin:", "synth", "audio", "camera", "moon", "x.wav", "a/b.png", ":", " "]),
+    st.sampled_from(["perlin", "perlin:", "star", "star:", "bandnoise", "bandnoise:", "synth", "audio",
+                     "camera", "moon", "x.wav", "a/b.png", ":", " "]),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.integers(-10, 10 ** 12).map(str))
 
@@ -507,12 +508,17 @@ def test_signal_spec_parser_is_strict(spec):
     except InrlabError as e:
         msg = str(e)
         assert "\n" not in msg and (" ".join(spec.split()) in msg or repr(spec) in msg), msg
-        assert "accepted" in msg or "perlin spec" in msg
+        assert "accepted" in msg or any(f"{k} spec" in msg for k in ("perlin", "star", "bandnoise"))
         return
-    assert kind in ("perlin", "synth", "wav", "image")
+    assert kind in ("perlin", "star", "bandnoise", "synth", "wav", "image")
     if kind == "perlin":  # exactly 'perlin' or 'perlin:NUMBER' with a positive finite number
         assert spec == "perlin" or (spec.startswith("perlin:") and float(spec[7:]) == arg)
         assert math.isfinite(arg) and arg > 0
+    elif kind == "star":  # 'star' or 'star:DIGITS' with a positive count
+        assert spec == "star" or (spec[5:].isdigit() and int(spec[5:]) == arg > 0)
+    elif kind == "bandnoise":  # 'bandnoise' or 'bandnoise:NUMBER' in (0, 1]
+        assert spec == "bandnoise" or float(spec[10:]) == arg
+        assert 0 < arg <= 1
     elif kind == "synth":
         assert spec in ("synth", "audio")
     elif kind == "wav":
