@@ -85,3 +85,7 @@ def test_published_at_interpolates_in_log_budget_and_refuses_to_extrapolate():
     assert mid == pytest.approx((15.99 + 22.00) / 2)
     assert benchmark.published_at("ff", 9e3 / per) is None and benchmark.published_at("ff", 4e6 / per) is None
     assert benchmark.published_at("loe", 1e5 / per) is None   # a family the benchmark did not run
+    # a grid between 3e5 and 1e6 crosses 3 x 512² values, where it can store the RGB image: not interpolated
+    assert benchmark.published_at("grid", 5e5 / per) is None and benchmark.published_at("hashgrid", 5e5 / per) is None
+    assert benchmark.published_at("grid", 1e6 / per) == pytest.approx(149.73)
+    assert benchmark.published_at("ff", 5e5 / per) is not None
