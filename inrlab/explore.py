@@ -4,7 +4,8 @@
     ex.train()        # one run with the current settings (what papermill/nbval execute)
     ex.show()         # the controls, the live view and the table of runs so far
 
-Nothing retrains when a slider moves; only the Train button (or `train()`) starts a fit.
+Nothing retrains when a slider moves; only the Train button (or `train()`) starts a fit. Picking a
+family moves the lr slider to that family's default (`default_lr`).
 Settings a family does not take (grid for a SIREN, say) are left out for that family, and the
 table says which were used.
 """
@@ -30,6 +31,13 @@ def family_kwargs(family: str, **values) -> dict:
     if "alpha" in kw and "width" in kw:
         kw["alpha"] = min(kw["alpha"], kw["width"])
     return kw
+
+
+def default_lr(family: str) -> float:
+    """The learning rate `fit` gives `family` when none is passed (inrlab.defaults)."""
+    from .defaults import adam_settings
+
+    return adam_settings(models.registry._constructor(family))["lr"]
 
 
 class Explorer:
@@ -61,6 +69,10 @@ class Explorer:
             "steps": w.IntSlider(value=steps, min=10, max=3000, step=10, description="steps", style=style, layout=lay),
             "lr": w.FloatLogSlider(value=lr, base=10, min=-5, max=-1, description="lr", style=style, layout=lay),
         }
+        # a new family starts at its own default lr (inrlab.defaults): one rate for all would leave
+        # the grids (3e-2, 1e-2) barely trained and push SIREN-like families (1e-3, 3e-4) to diverge
+        self.w["family"].observe(lambda change: self.w["lr"].set_trait("value", default_lr(change["new"])),
+                                 names="value")
         self.button = w.Button(description="Train", button_style="primary", icon="play")
         self.button.on_click(lambda _: self.train())
         self.status = w.HTML()

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from inrlab import fit, models, signals
+from inrlab.defaults import adam_settings
 from inrlab.live import LiveView
 
 
@@ -34,6 +35,8 @@ def test_explorer_trains_every_family_it_lists():
         ex.w["family"].value = family
         run = ex.train()
         assert run["model"] == family and np.isfinite(run["psnr"])
+        # a family picked in the dropdown trains at its own default lr
+        assert run["lr"] == pytest.approx(adam_settings(models.registry._constructor(family))["lr"])
     assert len(ex.runs) == len(models.available())
     assert ex.table_html().count("<tr>") == len(ex.runs) + 1
 
