@@ -21,6 +21,10 @@ Choices the paper leaves open, made here:
 * Ties keep the current value, then prefer fewer FLOPs. A (d, w) already trained is not trained
   again (`reuse=True`). Without convergence the last pair chosen is returned (the paper's
   listing returns d_{iter_max}, one round earlier, which we read as a typo).
+* The candidates of one line (all widths at the current depth, or all depths at the current
+  width) are independent, so they train as one batch (`evaluate_many`): `search_ensemble`
+  sends each batch to the sweep engine (`inrlab.sweep.run_trials`, local or Ray), one trial a
+  candidate, its repeats as stacked copies of the ensemble inside that trial.
 """
 
 from __future__ import annotations
@@ -87,8 +91,17 @@ def objective(psnr: float, flops: float, alpha: float) -> float:
     return psnr - alpha * math.log10(flops)
 
 
-def search(evaluate: Callable[[int, int], float | Sequence[float]],
+def _runs(got, who: str) -> list[float]:
+    """One candidate's PSNRs as a list of finite floats, or a one-line error naming `who`."""
+    runs = [float(v) for v in (got if isinstance(got, (list, tuple)) else [got])]
+    if not runs or not all(math.isfinite(v) for v in runs):
+        raise InrlabError(f"{who} returned {got!r}; expected finite PSNRs")
+    return runs
+
+
+def search(evaluate: Callable[[int, int], float | Sequence[float]] | None,
            flops: Callable[[int, int], float], *,
+           evaluate_many: Callable[[list[tuple[int, int]]], Sequence] | None = None,
            params: Callable[[int, int], int] | None = None,
            alpha: float = 7.0, f_max: float = 1e9, iter_max: int = 5,
            depths: Sequence[int] = (1, 2, 3, 4, 5),
@@ -96,9 +109,15 @@ def search(evaluate: Callable[[int, int], float | Sequence[float]],
            start: tuple[int, int] = (3, 256), reuse: bool = True,
            progress: Callable[[Candidate], object] | None = None) -> SearchResult:
     """Algorithm 1. evaluate(depth, width): PSNR in dB (paper convention, 20 log10(1/RMSE))
-    of one short training, or a list of them (repeats; averaged). flops(depth, width): the
-    FLOP count constrained by f_max. params: optional parameter count for the record.
-    progress: called with every candidate once it is decided."""
+    of one short training, or a list of them (repeats; averaged). evaluate_many(pairs): the
+    same for a list of (depth, width) at once, one result per pair in order; when given it is
+    used instead of `evaluate`, called once per step of the algorithm (all widths at the
+    current depth, or all depths at the current width) with the feasible pairs not trained
+    yet (none: not called). flops(depth, width): the FLOP count constrained by f_max. params:
+    optional parameter count for the record. progress: called with every candidate once it
+    is decided."""
+    if evaluate is None and evaluate_many is None:
+        raise InrlabError("search needs evaluate(depth, width) or evaluate_many(pairs)")
     if not isinstance(iter_max, int) or iter_max < 1:
         raise InrlabError(f"iter_max must be a positive integer, got {iter_max!r}")
     if not depths or not widths:
@@ -109,24 +128,37 @@ def search(evaluate: Callable[[int, int], float | Sequence[float]],
     cache: dict[tuple[int, int], tuple[float, list[float]]] = {}
     path: list[Candidate] = []
 
-    def consider(it: int, step: str, d: int, w: int) -> Candidate:
-        f = float(flops(d, w))
-        c = Candidate(iteration=it, step=step, depth=d, width=w, flops=f, feasible=f <= f_max,
-                      params=params(d, w) if params else None)
-        if c.feasible:
-            if reuse and (d, w) in cache:
-                c.psnr, c.psnr_runs = cache[(d, w)][0], list(cache[(d, w)][1])
-                c.reused = True
-            else:
-                got = evaluate(d, w)
-                runs = [float(v) for v in (got if isinstance(got, (list, tuple)) else [got])]
-                if not runs or not all(math.isfinite(v) for v in runs):
-                    raise InrlabError(f"evaluate({d}, {w}) returned {got!r}; expected finite PSNRs")
+    def train(pairs: list[tuple[int, int]]) -> list[list[float]]:
+        if evaluate_many is None:
+            return [_runs(evaluate(d, w), f"evaluate({d}, {w})") for d, w in pairs]
+        got = list(evaluate_many(pairs))
+        if len(got) != len(pairs):
+            raise InrlabError(f"evaluate_many returned {len(got)} results for {len(pairs)} candidates")
+        return [_runs(g, f"evaluate_many, for depth {d} width {w},") for (d, w), g in zip(pairs, got)]
+
+    def consider(it: int, step: str, pairs: list[tuple[int, int]]) -> list[Candidate]:
+        """The candidates of one step; the feasible ones not trained yet train as one batch."""
+        cands = []
+        for d, w in pairs:
+            f = float(flops(d, w))
+            cands.append(Candidate(iteration=it, step=step, depth=d, width=w, flops=f,
+                                   feasible=f <= f_max, params=params(d, w) if params else None))
+        todo = []
+        for c in cands:
+            key = (c.depth, c.width)
+            if c.feasible and reuse and key in cache:
+                c.psnr, c.psnr_runs, c.reused = cache[key][0], list(cache[key][1]), True
+            elif c.feasible:
+                todo.append(c)
+        if todo:
+            for c, runs in zip(todo, train([(c.depth, c.width) for c in todo])):
                 c.psnr, c.psnr_runs = sum(runs) / len(runs), runs
-                cache[(d, w)] = (c.psnr, runs)
-            c.objective = objective(c.psnr, f, alpha)
-        path.append(c)
-        return c
+                cache[(c.depth, c.width)] = (c.psnr, runs)
+        for c in cands:
+            if c.feasible:
+                c.objective = objective(c.psnr, c.flops, alpha)
+        path.extend(cands)
+        return cands
 
     def pick(cands: list[Candidate], current: int, key: str) -> Candidate:
         ok = [c for c in cands if c.feasible]
@@ -147,12 +179,12 @@ def search(evaluate: Callable[[int, int], float | Sequence[float]],
     converged = False
     it = 0
     for it in range(1, iter_max + 1):
-        cands = [consider(it, "width", d, ww) for ww in widths]
+        cands = consider(it, "width", [(d, ww) for ww in widths])
         new_w = pick(cands, w, "width").width
         if progress:
             for c in cands:
                 progress(c)
-        cands = [consider(it, "depth", dd, new_w) for dd in depths]
+        cands = consider(it, "depth", [(dd, new_w) for dd in depths])
         new_d = pick(cands, d, "depth").depth
         if progress:
             for c in cands:
@@ -192,6 +224,37 @@ def ensemble_evaluator(signal, grid, *, member: str = "siren", steps: int = 500,
     return evaluate
 
 
+def ensemble_trials(signal, grid, *, member: str = "siren", steps: int = 500, lr: float = 1e-4,
+                    repeats: int = 5, seed: int = 0, device="auto", backend: str = "local",
+                    jobs: int | None = None, address: str | None = None,
+                    **member_kw) -> Callable[[list[tuple[int, int]]], list[list[float]]]:
+    """evaluate_many(pairs) for `search`: the pairs of one step as trials of the sweep engine,
+    one call of `sweep.run_trials` on `backend`. A trial is model 'ensemble' at (depth, width)
+    with stack=repeats and seed `seed`, so its repeats train at once as stacked copies, the
+    same fit as `ensemble_evaluator`'s; its row's per-copy PSNRs in the paper's convention
+    (`psnr_enrp_copies`, `models.ensemble.copy_psnr`) are the result. jobs: local, None or 1
+    trains in this process (a pool would start anew every step), N a pool of N processes;
+    ray, the CPUs of the local instance it starts (None: all; `address` joins a cluster).
+    A trial that fails raises one line naming its (depth, width)."""
+    from . import sweep
+
+    jobs = (jobs or 1) if backend == "local" else jobs
+
+    def evaluate_many(pairs: list[tuple[int, int]]) -> list[list[float]]:
+        trials = [{"model": "ensemble", "grid": grid, "member": member, "depth": d, "width": w,
+                   "stack": repeats, **member_kw} for d, w in pairs]
+        rows = sweep.run_trials(trials, signal=signal, seeds=[seed], steps=steps, lr=lr,
+                                backend=backend, jobs=jobs, address=address, device=device,
+                                show_progress=False, eval_every=steps)
+        for (d, w), r in zip(pairs, rows):
+            if r["status"] != "ok":
+                raise InrlabError(f"search: the candidate depth {d}, width {w} (grid {grid}, member "
+                                  f"{member}) failed to train: {r['error']}")
+        return [r["psnr_enrp_copies"] for r in rows]
+
+    return evaluate_many
+
+
 def ensemble_cost_functions(signal, grid, *, member: str = "siren", **member_kw):
     """(flops, params) callables for `search`: the paper's FLOP convention and the trainable
     parameters of build('ensemble', ...) for `signal`, computed without allocating weights."""
@@ -210,17 +273,30 @@ def search_ensemble(signal, grid, *, member: str = "siren", steps: int = 500, lr
                     f_max: float = 1e9, iter_max: int = 5,
                     depths: Sequence[int] = (1, 2, 3, 4, 5),
                     widths: Sequence[int] = (16, 32, 64, 128, 256, 512),
-                    start: tuple[int, int] = (3, 256), progress=None, **member_kw) -> SearchResult:
+                    start: tuple[int, int] = (3, 256), progress=None, backend: str = "local",
+                    jobs: int | None = None, address: str | None = None,
+                    **member_kw) -> SearchResult:
     """Algorithm 1 for an ensemble on `signal` with `grid` cells per side (paper defaults).
     The signal should hold data in [-1, 1] to follow the paper's protocol (their L is on
-    [-1, 1] data); PSNRs in the result are in the paper's convention either way."""
+    [-1, 1] data); PSNRs in the result are in the paper's convention either way. Each step's
+    candidates train as one batch of sweep trials (`ensemble_trials`) on `backend`: 'local'
+    (this process by default; `jobs` > 1 a process pool) or 'ray' (`address`: a cluster,
+    'auto' the running one; none: RAY_ADDRESS, else a local instance)."""
+    from .sweep.engine import check_backend
+
+    try:
+        check_backend(backend, jobs, address, python=True)
+    except InrlabError as e:
+        raise InrlabError(str(e).replace("run_trials: ", "search_ensemble: ", 1)) from None
     flops, params = ensemble_cost_functions(signal, grid, member=member, **member_kw)
-    evaluate = ensemble_evaluator(signal, grid, member=member, steps=steps, lr=lr,
-                                  repeats=repeats, seed=seed, device=device, **member_kw)
-    result = search(evaluate, flops, params=params, alpha=alpha, f_max=f_max, iter_max=iter_max,
-                    depths=depths, widths=widths, start=start, progress=progress)
+    evaluate_many = ensemble_trials(signal, grid, member=member, steps=steps, lr=lr, repeats=repeats,
+                                    seed=seed, device=device, backend=backend, jobs=jobs,
+                                    address=address, **member_kw)
+    result = search(None, flops, evaluate_many=evaluate_many, params=params, alpha=alpha,
+                    f_max=f_max, iter_max=iter_max, depths=depths, widths=widths, start=start,
+                    progress=progress)
     result.settings.update({"grid": grid, "member": member, "steps": steps, "lr": lr,
                             "repeats": repeats, "seed": seed, "flops": "enrp (linear matmuls)",
                             "loss": "RMSE on [-1, 1] data; geometric mean over repeats",
-                            **member_kw})
+                            "backend": backend, **member_kw})
     return result

@@ -33,17 +33,41 @@ def _build(config: dict, signal):
     return models.build(config["model"], signal=signal, seed=config["seed"], **params)
 
 
+def _copies(model) -> int | None:
+    """Independent copies a model holds side by side in its outputs (an ensemble's `stack`);
+    None for a model without copies."""
+    stack = getattr(model, "stack", None)
+    return stack if isinstance(stack, int) and not isinstance(stack, bool) else None
+
+
+def _fit_signal(model, signal):
+    """What `model` trains on: with stacked copies, the signal repeated once per copy
+    (`models.ensemble.stack_signal`), so every copy fits the whole signal."""
+    if (_copies(model) or 1) == 1:
+        return signal
+    from ..models.ensemble import stack_signal
+
+    return stack_signal(signal, _copies(model))
+
+
 def _row(config, model, signal, history, device: str) -> dict:
     from ..flops import count_params, forward_flops
 
     final = history.final
-    return {"status": "ok", "config": config,
-            "psnr": final["psnr"], "psnr_heldout": final["psnr_heldout"],
-            "ssim": final["ssim"], "ssim_heldout": final["ssim_heldout"],
-            "params": count_params(model), "flops": forward_flops(model, signal.shape).total,
-            "seconds": final["seconds"], "steps": final["steps"], "lr": history.config.get("lr"),
-            "device": device, "host": socket.gethostname(),
-            "stacked": history.config.get("stacked", 1)}
+    row = {"status": "ok", "config": config,
+           "psnr": final["psnr"], "psnr_heldout": final["psnr_heldout"],
+           "ssim": final["ssim"], "ssim_heldout": final["ssim_heldout"],
+           "params": count_params(model), "flops": forward_flops(model, signal.shape).total,
+           "seconds": final["seconds"], "steps": final["steps"], "lr": history.config.get("lr"),
+           "device": device, "host": socket.gethostname(),
+           "stacked": history.config.get("stacked", 1)}
+    if _copies(model) is not None:  # psnr is that of the copies' mean MSE; each copy's own too
+        from ..models.ensemble import copy_psnr
+
+        data = signal.to(next(model.parameters()).device)
+        row["psnr_copies"] = copy_psnr(model, data)
+        row["psnr_enrp_copies"] = copy_psnr(model, data, "enrp")   # 20 log10(1/RMSE), [-1, 1] data
+    return row
 
 
 def failed_row(config: dict, error: BaseException | str) -> dict:
@@ -54,13 +78,15 @@ def failed_row(config: dict, error: BaseException | str) -> dict:
 def run_one(config: dict, device: str = "auto", signal=None) -> dict:
     """One trial: one fit(); a raised error becomes a failed row (the sweep goes on). `signal`:
     an in-memory Signal to train on instead of loading the config's source (`run_trials`);
-    the config's 'fit' mapping (if any) holds further fit() arguments (schedule, eval_every)."""
+    the config's 'fit' mapping (if any) holds further fit() arguments (schedule, eval_every).
+    A model of stacked copies (an ensemble's `stack`) trains every copy on the whole signal in
+    one fit, and its row adds each copy's PSNR: `psnr_copies` (ours), `psnr_enrp_copies`."""
     from ..train import fit, resolve_device
 
     try:
         signal = signal_of(config) if signal is None else signal
         model = _build(config, signal)
-        history = fit(model, signal, steps=config["steps"], lr=config["lr"],
+        history = fit(model, _fit_signal(model, signal), steps=config["steps"], lr=config["lr"],
                       batch_size=config["batch_size"], seed=config["seed"], device=device,
                       progress=False, **config.get("fit", {}))
         return _row(config, model, signal, history, str(resolve_device(device)))
