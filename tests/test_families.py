@@ -232,6 +232,38 @@ def test_hashgrid_one_gather_equals_a_loop_over_levels_and_caches_per_coordinate
     assert not torch.allclose(m.encode(x), first)
 
 
+@pytest.mark.parametrize("dim_in", [1, 2, 3])
+@pytest.mark.parametrize("table_size", [2 ** 6, 4])
+def test_hashgrid_sparse_matrix_path_equals_the_reference(dim_in, table_size):
+    # coordinates without a gradient take the CPU's sparse-matrix path (A table, A^T grad);
+    # a 4-row table makes corners of one cell share a row, which A must sum into one entry
+    # (in 2-D and 3-D; in 1-D the hash of neighbours i, i + 1 differs)
+    m = small("hashgrid", dim_in=dim_in, table_size=table_size).double()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    x = _points(200, dim_in, seed=3)
+    interp = m.interpolation(x)
+    A = interp.matrix(torch.float64).to_dense()
+    k = 2 ** dim_in
+    nnz = interp.crow.diff()
+    assert (nnz <= k).all() and (table_size > 4 or dim_in == 1 or (nnz < k).any())
+    row = torch.repeat_interleave(torch.arange(A.shape[0]), nnz)
+    same_row = row[1:] == row[:-1]
+    assert (interp.col[1:][same_row] > interp.col[:-1][same_row]).all()   # CSR: ascending, distinct
+    assert torch.allclose(A.sum(1), torch.ones(A.shape[0], dtype=torch.float64))  # weights sum to 1
+    assert torch.equal(interp.matrix(torch.float64, transpose=True).to_dense(), A.t())
+    fast, ref = m(x), m.forward_reference(x)
+    scale = float(ref.detach().abs().max())
+    assert torch.allclose(fast, ref, rtol=1e-9, atol=1e-10 * scale)
+    g = torch.randn_like(fast)
+    for a, b in zip(_grads(m, (fast * g).sum()), _grads(m, (ref * g).sum())):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-10 * float(b.abs().max()))
+    assert m.interpolation(x) is interp          # kept for the unchanged tensor
+    x.add_(0.01)
+    assert m.interpolation(x) is not interp      # rebuilt after an in-place change
+
+
 # --------------------------------------------------------------------------- composites
 
 @pytest.mark.parametrize("name", ["wire", "gauss", "finer", "hashgrid"])

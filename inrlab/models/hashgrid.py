@@ -13,11 +13,16 @@ hidden layers of 64, the paper's image setting), Glorot-uniform weights and zero
 start U(-1e-4, 1e-4) (paper sec. 4). The paper trains with Adam betas (0.9, 0.99), eps 1e-15.
 
 How it runs: all levels in ONE gather. The tables are one (sum_l T_l, F) parameter (T_l =
-min(T, (N_l + 1)^d), so a dense level stores only its vertices); forward builds the (L, N, 2^d)
-index tensor for every level at once, reads it with one index_select, and weights and sums the
-corners; index_select's backward is autograd's scatter-add (index_add) into the table. The
-indices and weights depend only on the coordinates, so they are kept for a coordinate tensor
-that comes back unchanged (fit passes the same one every step; `CoordsMemo`).
+min(T, (N_l + 1)^d), so a dense level stores only its vertices); `lookup` builds the (L, N, 2^d)
+index and weight tensors for every level at once. The indices and weights depend only on the
+coordinates, so they are kept for a coordinate tensor that comes back unchanged (fit passes the
+same one every step; `CoordsMemo`). On the CPU they are kept as the sparse interpolation matrix
+A (N L rows of 2^d weights, `Interpolation`): the encoding is the product A table (one sparse
+matmul instead of a gather and a weighted sum), and the table's gradient the product A^T grad,
+with A^T built once on the first backward; that replaces autograd's scatter-add (index_add),
+which took over half of a training step at 256^2 (the benchmark's hashgrid_step). Other
+devices, coordinates that need a gradient, autocast and torch.compile read the rows with one
+index_select and weight and sum the corners.
 
 Differences from the paper's code: tiny-cuda-nn offsets positions by half a cell and sizes
 levels slightly differently, and its fully-fused MLP has no biases; we follow the paper's
@@ -38,6 +43,7 @@ from ..flops import FlopCount, mlp_flops, n_points
 from ..signals import MAX_SIDE, parse_grid
 from .base import CoordsMemo
 from .grid import corner_offsets, corner_weights
+from .layers.sparse import _csr
 from .registry import register
 from .relu import EncodedReluMLP
 
@@ -61,6 +67,71 @@ def spatial_hash(corner: torch.Tensor, table_size: int) -> torch.Tensor:
     for i in range(1, corner.shape[-1]):
         h = h ^ (corner[..., i] * PRIMES[i])
     return h & (table_size - 1)
+
+
+class Interpolation:
+    """The corner weights of one coordinate tensor as a sparse (N L, T) matrix A in CSR form:
+    row n L + l holds point n's 2^d corner weights at level l, at the corners' table rows
+    (sorted; two corners that hash to one row are summed into it), so that A table, viewed
+    (N, L F), is the encoding. A^T, the table gradient's matrix, is built on first use."""
+
+    def __init__(self, index: torch.Tensor, weight: torch.Tensor, rows: int):
+        """index, weight: (N L, 2^d) table rows (ascending in each row) and corner weights."""
+        n, k = index.shape
+        col, w = index.reshape(-1), weight.reshape(-1)
+        self.index_dtype = torch.int32 if max(col.numel(), rows) < 2 ** 31 else torch.long
+        repeat = torch.zeros_like(col, dtype=torch.bool)  # the same row as the entry before it
+        repeat.view(n, k)[:, 1:] = index[:, 1:] == index[:, :-1]
+        if repeat.any():   # corners hashed to one row: one entry, the weights summed
+            first = ~repeat
+            w = w[first].index_add_(0, first.cumsum(0)[repeat] - 1, w[repeat])
+            col, count = col[first], first.view(n, k).sum(1)
+        else:
+            count = torch.full((n,), k)
+        self.values, self.col = w, col.to(self.index_dtype)
+        self.crow = torch.zeros(n + 1, dtype=torch.long)
+        self.crow[1:] = count.cumsum(0)
+        self.crow = self.crow.to(self.index_dtype)
+        self.shape = (n, rows)
+        self._matrices: dict = {}
+
+    def matrix(self, dtype: torch.dtype, transpose: bool = False) -> torch.Tensor:
+        key = (dtype, transpose)
+        if key not in self._matrices:
+            if transpose:   # CSR of A^T: A's entries ordered by column (a stable sort keeps rows in order)
+                order = torch.argsort(self.col, stable=True)
+                count = torch.bincount(self.col, minlength=self.shape[1])
+                crow = torch.zeros(self.shape[1] + 1, dtype=torch.long)
+                crow[1:] = count.cumsum(0)
+                row = torch.repeat_interleave(torch.arange(self.shape[0], dtype=self.index_dtype),
+                                              self.crow.diff())
+                m = _csr(crow.to(self.index_dtype), row[order], self.values[order].to(dtype),
+                         self.shape[::-1])
+            else:
+                m = _csr(self.crow, self.col, self.values.to(dtype), self.shape)
+            self._matrices[key] = m
+        return self._matrices[key]
+
+
+def _sparse_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b for a CSR `a`, written straight into a fresh tensor (`a @ b` zero-fills a result and
+    copies it once more: about a third of the encoding product's time at 256^2 in a profile)."""
+    out = b.new_empty(a.shape[0], b.shape[1])
+    return torch.addmm(out, a, b, beta=0, out=out)   # beta=0: out's contents are never read
+
+
+class _Interpolate(torch.autograd.Function):
+    """A table and its table gradient A^T grad, both sparse-dense matmuls (no scatter)."""
+
+    @staticmethod
+    def forward(ctx, table, interp):
+        ctx.interp = interp
+        return _sparse_mm(interp.matrix(table.dtype), table)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        return _sparse_mm(ctx.interp.matrix(grad.dtype, transpose=True), grad.contiguous()), None
 
 
 @register("hashgrid")
@@ -96,12 +167,17 @@ class HashGrid(EncodedReluMLP):
         self.sizes = [v if dense else table_size for v, dense in zip(vertices, self.dense_levels)]
         starts = [sum(self.sizes[:l]) for l in range(levels)]
         self.register_buffer("res", torch.tensor(self.resolutions, dtype=torch.float32), persistent=False)
-        self.register_buffer("dense", torch.tensor(self.dense_levels), persistent=False)
+        self.n_dense = sum(self.dense_levels)
         self.register_buffer("start", torch.tensor(starts, dtype=torch.long), persistent=False)
         self.register_buffer("strides", torch.tensor(  # row-major strides of each dense level
             [[(n + 1) ** (dim_in - 1 - k) for k in range(dim_in)] for n in self.resolutions],
             dtype=torch.long), persistent=False)
         self.register_buffer("offsets", corner_offsets(dim_in), persistent=False)
+        # a dense level's row of corner c is the cell's row + corner_steps[l, c]; in ascending
+        # order for corners sorted by `corner_order` (axis 0's offset first: the largest stride)
+        self.register_buffer("corner_steps", (self.strides[:, None, :] * self.offsets).sum(-1),
+                             persistent=False)
+        self.corner_order = sorted(range(2 ** dim_in), key=lambda c: [(c >> k) & 1 for k in range(dim_in)])
         self.table = nn.Parameter(torch.empty(sum(self.sizes), features))
         dims = [levels * features] + [width] * (depth + 1) + [dim_out]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
@@ -119,15 +195,33 @@ class HashGrid(EncodedReluMLP):
         res = self.res.to(x.dtype)[:, None, None]
         pos = u.unsqueeze(0) * res                              # (L, N, d)
         i0 = torch.minimum(pos.floor(), res - 1)                # u = 1 stays in the last cell
-        frac = pos - i0
-        corner = i0.long().unsqueeze(2) + self.offsets          # (L, N, 2^d, d)
-        dense = (corner * self.strides[:, None, None, :]).sum(-1)
-        index = torch.where(self.dense[:, None, None], dense, spatial_hash(corner, self.table_size))
-        return index + self.start[:, None, None], corner_weights(frac, self.offsets)
+        weight = corner_weights(pos - i0, self.offsets)
+        i0, D = i0.long(), self.n_dense       # the dense levels come first (resolutions grow)
+        dense = (i0[:D] * self.strides[:D, None, :]).sum(-1, keepdim=True) + self.corner_steps[:D, None, :]
+        hashed = spatial_hash(i0[D:].unsqueeze(2) + self.offsets, self.table_size)
+        return torch.cat([dense, hashed]) + self.start[:, None, None], weight
+
+    def interpolation(self, x: torch.Tensor) -> Interpolation:
+        """The sparse interpolation matrix of coordinates x, kept while x comes back unchanged."""
+        return self._lookups.get(x, lambda: Interpolation(*self._sorted_lookup(x), self.table.shape[0]))
+
+    def _sorted_lookup(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`lookup` laid out (N L, 2^d), row n L + l, its table rows ascending in each row: a
+        fixed corner order on dense levels, a sort on hashed ones."""
+        index, weight = self.lookup(x)
+        D, order = self.n_dense, torch.tensor(self.corner_order, device=x.device)
+        hashed, by = index[D:].sort(dim=-1)
+        index = torch.cat([index[:D].index_select(-1, order), hashed])
+        weight = torch.cat([weight[:D].index_select(-1, order), weight[D:].gather(-1, by)])
+        rows = (x.shape[0] * self.levels, index.shape[-1])
+        return index.transpose(0, 1).reshape(rows), weight.transpose(0, 1).reshape(rows)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        if x.requires_grad or torch.compiler.is_compiling():
+        # differentiable in x, traced by torch.compile, or in autocast's precisions: the plain ops
+        if x.requires_grad or torch.compiler.is_compiling() or torch.is_autocast_enabled(x.device.type):
             index, weight = self.lookup(x)
+        elif x.device.type == "cpu":
+            return _Interpolate.apply(self.table, self.interpolation(x)).view(x.shape[0], -1)
         else:
             index, weight = self._lookups.get(x, lambda: self.lookup(x))
         L, n, k = index.shape
