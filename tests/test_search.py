@@ -83,10 +83,12 @@ def test_search_ensemble_equals_the_per_candidate_fit_path(image):
     fl, params = ensemble_cost_functions(image, 2)
     evaluate = ensemble_evaluator(image, 2, steps=TINY["steps"], lr=TINY["lr"], repeats=TINY["repeats"],
                                   seed=TINY["seed"])
-    ref = search(evaluate, fl, params=params, **{k: TINY[k] for k in ("depths", "widths", "iter_max", "f_max")})
+    sets = {k: TINY[k] for k in ("depths", "widths", "iter_max", "f_max")}
+    ref = search(evaluate, fl, params=params, **sets)
     res = search_ensemble(image, 2, **TINY)
     assert res.trajectory == ref.trajectory
-    assert [(c.step, c.depth, c.width) for c in res.chosen()] == [(c.step, c.depth, c.width) for c in ref.chosen()]
+    assert [(c.step, c.depth, c.width) for c in res.chosen()] == [
+        (c.step, c.depth, c.width) for c in ref.chosen()]
     assert [c.psnr_runs for c in res.path] == [c.psnr_runs for c in ref.path]   # exactly, not approx
     assert [c.psnr for c in res.path] == [c.psnr for c in ref.path]
     assert all(len(c.psnr_runs) == 2 and c.psnr_runs[0] != c.psnr_runs[1] for c in res.path if c.feasible)
