@@ -119,6 +119,81 @@ def test_stacked_seeds_equal_separate_fits():
     assert histories[0].loss != histories[1].loss  # the members are different seeds
 
 
+def _octaves16(octaves=(1, 2, 4)):
+    return [signals.split_every_other(signals.perlin(16, octaves=k, seed=0)) for k in octaves]
+
+
+@pytest.mark.parametrize("family, kw", [("relu", {"width": 16, "depth": 1}), ("finer", {"width": 16, "depth": 1}),
+                                        ("hashgrid", {"table_size": 64, "width": 16})])
+def test_stacked_targets_equal_separate_fits(family, kw):
+    """Members with their own targets on one grid (the octaves of notebook 01): each member's
+    losses, PSNRs and SSIMs are those of its own fit() on its own signal."""
+    sigs, steps = _octaves16(), 15
+    stacked = [models.build(family, signal=s, seed=0, **kw) for s in sigs]
+    histories = fit_stacked(stacked, sigs, steps)
+    for sig, h in zip(sigs, histories):
+        ref = fit(models.build(family, signal=sig, seed=0, **kw), sig, steps=steps, seed=0, progress=False)
+        assert h.config["signal"] == sig.name and h.config["stacked"] == 3
+        assert h.loss == pytest.approx(ref.loss, rel=1e-5)
+        for k in ("psnr", "psnr_heldout", "ssim", "ssim_heldout"):
+            assert h.final[k] == pytest.approx(ref.final[k], abs=1e-4), k
+    assert histories[0].loss[-1] < histories[0].loss[0]
+    assert len({h.final["psnr"] for h in histories}) == 3  # the members did fit different targets
+
+
+@pytest.mark.parametrize("sigs, words", [
+    (lambda: _octaves16((1, 2)), "lists 2 signals for 3 models"),
+    (lambda: [*_octaves16((1, 2)), signals.perlin(8, octaves=1, seed=0)], "'signal[2]'"),
+    (lambda: [*_octaves16((1, 2)), "perlin"], "'signal[2]' must be an inrlab Signal"),
+])
+def test_stacked_targets_refuse_signals_off_the_grid(sigs, words):
+    base = _octaves16((1,))[0]
+    built = [models.build("relu", signal=base, width=8, depth=1, seed=0) for _ in range(3)]
+    with pytest.raises(InrlabError) as e:
+        fit_stacked(built, sigs(), 2)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_run_trials_stacks_signals_of_one_grid_and_matches_separate_fits():
+    from inrlab.sweep import run_trials
+
+    sigs = _octaves16((1, 4))
+    trials = [{"model": "relu", "width": 8, "depth": 1}, {"model": "multihead", "width": 8, "depth": 1, "grid": 2, "alpha": 8}]
+    rows = run_trials(trials, signal=sigs, seeds=[0, 1], steps=6, lr=1e-3, eval_every=6, jobs=1)
+    assert [(r["config"]["signal"]["source"], r["config"]["model"], r["config"]["seed"]) for r in rows] == [
+        (s.name, t["model"], seed) for s in sigs for t in trials for seed in (0, 1)]
+    # relu: 2 octaves x 2 seeds in one stack; multihead is not pointwise: one fit() each
+    assert [r["stacked"] for r in rows] == [4, 4, 1, 1] * 2
+    for r in rows:
+        sig = sigs[[s.name for s in sigs].index(r["config"]["signal"]["source"])]
+        params = {k: v for k, v in r["config"]["params"].items()}
+        ref = fit(models.build(r["config"]["model"], signal=sig, seed=r["config"]["seed"], **params), sig,
+                  steps=6, lr=1e-3, seed=r["config"]["seed"], eval_every=6, progress=False)
+        assert r["status"] == "ok"
+        for k in ("psnr", "psnr_heldout", "ssim"):
+            assert r[k] == pytest.approx(ref.final[k], abs=1e-4), k
+    unstacked = run_trials(trials, signal=sigs, seeds=[0, 1], steps=6, lr=1e-3, eval_every=6, jobs=1, stack=False)
+    assert [r["psnr"] for r in rows] == pytest.approx([r["psnr"] for r in unstacked], abs=1e-4)
+    with pytest.raises(InrlabError, match="run_trials: 'signal' is an empty list"):
+        run_trials(trials, signal=[], steps=2, jobs=1)
+
+
+def test_tasks_group_signals_of_one_layout_and_split_other_grids():
+    from inrlab.sweep.trial import run_task, tasks_for
+
+    raw = spec(signals=[{"source": "perlin:1", "size": 16}, {"source": "perlin:4", "size": 16},
+                        {"source": "perlin:4", "size": 8}], grid={"model": ["relu"], "width": [8], "depth": [1]},
+               seeds=[0])
+    tasks = tasks_for(load_spec(raw).trials, stack=True)
+    assert sorted(len(t) for t in tasks) == [1, 2]  # the two 16^2 octaves together, the 8^2 alone
+    assert len(tasks_for(load_spec(raw).trials, stack=False)) == 3
+    # a task whose signals turn out to lie on other grids stacks each grid apart, never across
+    mixed = [c for t in tasks for c in t]
+    rows = run_task(mixed)
+    assert [r["status"] for r in rows] == ["ok"] * 3
+    assert sorted(r["stacked"] for r in rows) == [1, 2, 2]
+
+
 def test_sweep_stacks_seeds_and_matches_unstacked_rows(tmp_path):
     one = sweep(spec(grid={"model": ["siren"], "width": [8], "depth": [1]}), tmp_path / "a")
     two = sweep(spec(grid={"model": ["siren"], "width": [8], "depth": [1]}, stack=False), tmp_path / "b")
@@ -280,3 +355,9 @@ def test_sweep_bench_rows_are_registered_as_ratio_cases(monkeypatch):
     (row,) = CASES["sweep_pool"].run({"quick": False, "device": "cpu"})
     assert row["kind"] == "ratio" and row["row"] == "pool"
     assert (row["fast_s"], row["slow_s"], row["speedup"]) == (2.5, 4.0, pytest.approx(1.6))
+    assert CASES["sweep_stacked_targets"].quick
+    seen = {}
+    monkeypatch.setattr(sb, "targets_row", lambda **kw: seen.update(kw) or {
+        "case": "octaves", "sequential_s": 3.0, "stacked_s": 1.5, "speedup": 2.0})
+    (row,) = CASES["sweep_stacked_targets"].run({"quick": True, "device": "cpu"})
+    assert seen == {"steps": 50, "device": "cpu"} and row["row"] == "octaves" and row["speedup"] == pytest.approx(2.0)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from .core import (CASES, Case, allocator_settings, case, copy_bandwidth, matmul_rate, references,
                    set_floor, time_fn, train_step_row)
 from . import steps, fastpaths, quality  # noqa: E402,F401  (registers the cases, in order)
-from ..sweep import bench as _sweep_bench  # noqa: E402,F401  (registers sweep_stacked, sweep_pool)
+from ..sweep import bench as _sweep_bench  # noqa: E402,F401  (registers the sweep_* cases)
 from .fastpaths import compile_amp_rows
 from .quality import TTP_CONFIGS, TTP_FAMILY_CONFIGS, time_to_psnr_rows
 from .runner import DEFAULT_WAV, format_row, main, measure_overhead, run_bench

@@ -5,9 +5,10 @@ pool sized to the cores) or on Ray, resumable, with a results table and a summar
     result = run_sweep("spec.yaml", "runs/sweep", backend="local")   # or backend="ray"
 
 `python -m inrlab sweep SPEC.yaml --out DIR [--backend local|ray] [--address auto] [--jobs N] [--json]`
-is the same from the command line; `run_trials(trials, signal=...)` runs trials on an in-memory
-Signal from Python (the notebooks' sweeps; `api`). See `spec` for the spec's keys, `engine` for the results
-table and backends, `stacked` for seeds trained as one stacked model.
+is the same from the command line; `run_trials(trials, signal=...)` runs trials on in-memory
+Signals from Python (one, or a list: the notebooks' sweeps; `api`). See `spec` for the spec's keys, `engine`
+for the results table and backends, `stacked` for the runs of one model shape (its seeds, and its targets on
+one coordinate grid) trained as one stacked model.
 """
 
 from .api import check_trials, run_trials

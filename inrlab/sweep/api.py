@@ -1,20 +1,22 @@
-"""Sweeps over an in-memory Signal, from Python: the notebooks' and searches' loops.
+"""Sweeps over in-memory Signals, from Python: the notebooks' and searches' loops.
 
     from inrlab.sweep import run_trials
     rows = run_trials([{"model": "multihead", "grid": g, "alpha": 32} for g in (1, 4, 16)],
                       signal=data, seeds=[0], steps=300, lr=1e-3, eval_every=300)
 
-A trial is a mapping of `model` plus the model's parameters and, optionally, its own `steps`,
-`lr` or `batch_size`; they are checked exactly as a spec's trials are (one-line errors naming
-the key, before anything runs). Further keyword arguments are fit() arguments shared by every
-trial (schedule, eval_every, ...). Each trial runs once per seed through the spec's trial runner
-(`trial.run_task`: the seeds of one shape stacked where `stacked.can_stack` allows and the fit
+`signal` is one Signal or a list of them (the octaves of a Perlin study, several images): every
+trial runs on every signal. A trial is a mapping of `model` plus the model's parameters and,
+optionally, its own `steps`, `lr` or `batch_size`; they are checked exactly as a spec's trials
+are (one-line errors naming the key, before anything runs). Further keyword arguments are fit()
+arguments shared by every trial (schedule, eval_every, ...). Each trial runs once per seed
+through the spec's trial runner (`trial.run_task`: the runs of one model shape stacked, its
+seeds and its signals on one coordinate grid, where `stacked.can_stack` allows and the fit
 arguments are plain full-batch Adam, else one fit() each) on the local or Ray backend; the
-Signal travels to worker processes by pickling (Ray: once, through the object store).
+signals travel to worker processes by pickling (Ray: once, through the object store).
 
-The rows come back in order (trials x seeds), each the same dict a sweep writes. Nothing is
-written unless `out` names a folder: then it gets the sweep's results.jsonl and summary.json,
-and a rerun into it only trains what is missing.
+The rows come back in order (signals x trials x seeds), each the same dict a sweep writes.
+Nothing is written unless `out` names a folder: then it gets the sweep's results.jsonl and
+summary.json, and a rerun into it only trains what is missing.
 """
 
 from __future__ import annotations
@@ -71,9 +73,19 @@ def _fit_kw(fit_kw: dict) -> dict:
     return dict(fit_kw)
 
 
+def _signal_list(signal) -> list:
+    """`run_trials`' signal argument as a non-empty list of Signals."""
+    if isinstance(signal, (list, tuple)):
+        if not signal:
+            raise InrlabError("run_trials: 'signal' is an empty list; give a Signal or a list of them")
+        return list(signal)
+    return [signal]
+
+
 def check_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_size=None,
                  **fit_kw) -> list[dict]:
-    """The resolved configs (trials x seeds) of `run_trials`, or one InrlabError naming the key."""
+    """The resolved configs (signals x trials x seeds) of `run_trials`, or one InrlabError
+    naming the key."""
     try:
         if isinstance(trials, dict) or not isinstance(trials, (list, tuple)) or not trials:
             raise InrlabError("sweep spec: 'trials' must be a non-empty list of mappings "
@@ -89,17 +101,20 @@ def check_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch
     except InrlabError as e:
         raise _api_error(e) from None
     extra = _fit_kw(fit_kw)
-    sig = signal_key(signal)
+    keys = [signal_key(s) for s in _signal_list(signal)]
     return [{"signal": sig, **base, **({"fit": extra} if extra else {}), "seed": seed}
-            for base in bases for seed in seeds]
+            for sig in keys for base in bases for seed in seeds]
 
 
 def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_size=None,
                backend: str = "local", jobs: int | None = None, address: str | None = None,
                device: str = "auto", stack: bool = True, resources: dict | None = None,
                out=None, show_progress: bool | None = None, **fit_kw) -> list[dict]:
-    """Train every trial once per seed on `signal`; return the rows in order (trials x seeds).
+    """Train every trial once per seed on each signal; return the rows in order (signals x
+    trials x seeds).
 
+    signal: a Signal, or a list of Signals (every trial on each; those on one coordinate grid
+    stack with the seeds, `stack`).
     trials: mappings of `model` plus its parameters (and optionally steps / lr / batch_size).
     backend: 'local' (jobs=1: in this process; else a pool of `jobs` processes, default the
     cores) or 'ray' (`address`: a cluster, 'auto' the running one; None starts a local one).
@@ -134,6 +149,7 @@ def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_s
             todo.append(c)
     tasks = tasks_for(todo, stack)
     spec = Spec(trials=todo, device=device, stack=stack, resources=res)
+    data = {signal_key(s)["digest"]: s for s in _signal_list(signal)}  # what run_task looks configs up in
 
     from tqdm.auto import tqdm
 
@@ -156,9 +172,9 @@ def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_s
     try:
         if backend == "local":
             n = jobs or min(os.cpu_count() or 1, max(1, len(tasks)))
-            _local(tasks, spec, n, on_rows, progress, signal)
+            _local(tasks, spec, n, on_rows, progress, data)
         else:
-            _ray(tasks, spec, jobs, address, on_rows, progress, signal)
+            _ray(tasks, spec, jobs, address, on_rows, progress, data)
     finally:
         bar.close()
         if table is not None:

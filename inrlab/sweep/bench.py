@@ -1,11 +1,13 @@
-"""The sweep engine's two benchmark rows (issue 20), for the benchmark's case list:
+"""The sweep engine's benchmark rows (issues 15, 20), for the benchmark's case list:
 
 * stacked: 8 seeds of a SIREN 2x64 at 64^2 as one stacked model vs 8 sequential fit()s;
+* stacked targets: notebook 01's quick fits of one family, a ReLU 64x2 on 5 Perlin octaves at
+  64^2 (one target per member, shared coordinates), stacked vs 5 sequential fit()s;
 * pool: a 12-trial sweep on the local backend with 2 workers vs the same trials in one process.
 
-`python -m inrlab.sweep.bench [--steps N] [--json PATH]` runs both and prints the ratios; both are
-also cases of `python -m inrlab.bench` (sweep_stacked, sweep_pool; registered below, imported by
-inrlab.bench after its own case modules).
+`python -m inrlab.sweep.bench [--steps N] [--json PATH]` runs them and prints the ratios; they are
+also cases of `python -m inrlab.bench` (sweep_stacked, sweep_stacked_targets, sweep_pool; registered
+below, imported by inrlab.bench after its own case modules).
 """
 
 from __future__ import annotations
@@ -36,6 +38,24 @@ def stacked_row(seeds: int = 8, steps: int = 200, size: int = 64, device: str = 
             "sequential_s": sequential, "stacked_s": stacked, "speedup": sequential / stacked}
 
 
+def targets_row(octaves=(1, 2, 4, 8, 16), steps: int = 300, size: int = 64, device: str = "cpu") -> dict:
+    from .. import models, signals
+    from ..train import fit
+    from .stacked import fit_stacked
+
+    sigs = [signals.perlin(size, octaves=k, seed=0) for k in octaves]
+    build = lambda s: models.build("relu", signal=s, width=64, depth=2, seed=0)
+    t = time.perf_counter()
+    for s in sigs:
+        fit(build(s), s, steps=steps, lr=1e-3, seed=0, device=device, progress=False, eval_every=steps)
+    sequential = time.perf_counter() - t
+    t = time.perf_counter()
+    fit_stacked([build(s) for s in sigs], sigs, steps, 1e-3, device=device)
+    stacked = time.perf_counter() - t
+    return {"case": f"sweep: {len(sigs)} Perlin octaves ReLU 64x2 at {size}^2, {steps} steps, stacked vs sequential",
+            "sequential_s": sequential, "stacked_s": stacked, "speedup": sequential / stacked}
+
+
 def pool_row(trials: int = 12, steps: int = 150, workers: int = 2) -> dict:
     from .engine import run_sweep
 
@@ -58,6 +78,13 @@ def _stacked_case(ctx):
     return [_ratio(r["case"], r["stacked_s"], r["sequential_s"])]
 
 
+@case("sweep_stacked_targets", "sweep",
+      note="notebook 01's quick fits: a ReLU 64x2 on 5 Perlin octaves at 64^2, one stacked model vs 5 fit()s")
+def _targets_case(ctx):
+    r = targets_row(steps=50 if ctx["quick"] else 300, device=str(ctx["device"]))
+    return [_ratio(r["case"], r["stacked_s"], r["sequential_s"])]
+
+
 @case("sweep_pool", "sweep", quick=False, note="12 trials: local backend, 2 worker processes vs one process")
 def _pool_case(ctx):
     r = pool_row()
@@ -69,7 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
-    rows = [stacked_row(steps=args.steps), pool_row(steps=max(1, args.steps * 3 // 4))]
+    rows = [stacked_row(steps=args.steps), targets_row(steps=args.steps),
+            pool_row(steps=max(1, args.steps * 3 // 4))]
     for r in rows:
         print(f"{r['case']}: {r['speedup']:.2f}x ({', '.join(f'{k} {v:.1f}' for k, v in r.items() if k.endswith('_s'))})")
     if args.json:

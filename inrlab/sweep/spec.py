@@ -60,6 +60,15 @@ def group_key(config: dict) -> str:
     return config_hash({k: v for k, v in config.items() if k != "seed"})
 
 
+def stack_key(config: dict) -> str:
+    """The hash of what trials must share to train as one stacked model: the config without its
+    seed and without the identity of its signal (source, digest, noise seed), so the seeds of a
+    configuration and its runs on other signals of one layout (size, shape, gray, held-out split)
+    group together. run_task still checks that their coordinates agree."""
+    sig = {k: v for k, v in config["signal"].items() if k not in ("source", "digest", "seed")}
+    return config_hash({**{k: v for k, v in config.items() if k != "seed"}, "signal": sig})
+
+
 def load_spec(path_or_dict) -> Spec:
     """A Spec from a YAML file, YAML text or a dict, or one line naming what is wrong."""
     import yaml

@@ -1,4 +1,4 @@
-"""What a worker runs: one task (a single trial, or the seeds of one shape stacked) -> rows.
+"""What a worker runs: one task (a single trial, or trials of one shape stacked) -> rows.
 
 Everything here is a plain module-level function of plain data (configs in, row dicts out), so
 a process pool or Ray can ship it; nothing writes files (rows go back to the driver)."""
@@ -108,11 +108,39 @@ def _stackable_fit(config: dict) -> bool:
     return not extra and (every is None or every >= config["steps"])
 
 
+def signal_for(config: dict, signal=None):
+    """The Signal `config` trains on: `signal` (an in-memory Signal for every config, or a
+    mapping from a signal's digest to it, as run_trials passes) or else the config's source."""
+    if signal is None:
+        return signal_of(config)
+    if isinstance(signal, dict):
+        return signal[config["signal"]["digest"]]
+    return signal
+
+
+def _same_grid(data: list) -> list[list[int]]:
+    """The indices of `data` grouped by coordinate grid: signals whose coordinates are equal and
+    whose targets have one shape (the members a stacked model can train together)."""
+    import torch
+
+    groups: list[tuple[object, list[int]]] = []
+    for i, s in enumerate(data):
+        for rep, idx in groups:
+            if s is rep or (s.coords.shape == rep.coords.shape and s.values.shape == rep.values.shape
+                            and torch.equal(s.coords, rep.coords)):
+                idx.append(i)
+                break
+        else:
+            groups.append((s, [i]))
+    return [idx for _, idx in groups]
+
+
 def run_task(configs: list[dict], device: str = "auto", threads: int | None = None,
              signal=None) -> list[dict]:
-    """The rows of a task: `configs` of one shape train stacked when there are several and the
-    family allows it (`stacked.can_stack`), else one fit() each. `signal`: an in-memory Signal
-    for every config (else each config's source is loaded)."""
+    """The rows of a task: `configs` of one shape (`tasks_for`) train stacked where several share
+    a coordinate grid and the family allows it (`stacked.can_stack`), each member on its own
+    signal, else one fit() each. `signal`: an in-memory Signal for every config, or a mapping
+    from digest to Signal (`signal_for`); else each config's source is loaded."""
     import torch
 
     from .stacked import can_stack, fit_stacked
@@ -120,32 +148,41 @@ def run_task(configs: list[dict], device: str = "auto", threads: int | None = No
 
     if threads:
         torch.set_num_threads(int(threads))
+    rows: dict[int, dict] = {}
     if len(configs) > 1 and _stackable_fit(configs[0]):
         try:
-            data = signal_of(configs[0]) if signal is None else signal
-            built = [_build(c, data) for c in configs]
-            if can_stack(built[0], configs[0]["batch_size"]):
-                histories = fit_stacked(built, data, configs[0]["steps"], configs[0]["lr"], device=device)
-                dev = str(resolve_device(device))
-                return [_row(c, m, data, h, dev) for c, m, h in zip(configs, built, histories)]
-        except Exception:  # noqa: BLE001  (vmap refused the forward, or a build failed: fall back)
-            pass
-    return [run_one(c, device, signal) for c in configs]
+            data = [signal_for(c, signal) for c in configs]
+        except Exception:  # noqa: BLE001  (a source that fails to load fails in run_one, recorded)
+            data = []
+        for idx in _same_grid(data) if data else []:
+            if len(idx) < 2:
+                continue
+            try:
+                built = [_build(configs[i], data[i]) for i in idx]
+                if can_stack(built[0], configs[idx[0]]["batch_size"]):
+                    histories = fit_stacked(built, [data[i] for i in idx], configs[idx[0]]["steps"],
+                                            configs[idx[0]]["lr"], device=device)
+                    dev = str(resolve_device(device))
+                    for i, m, h in zip(idx, built, histories):
+                        rows[i] = _row(configs[i], m, data[i], h, dev)
+            except Exception:  # noqa: BLE001  (vmap refused the forward, or a build failed: fall back)
+                pass
+    return [rows[i] if i in rows else run_one(c, device, signal_for(c, signal) if signal is not None else None)
+            for i, c in enumerate(configs)]
 
 
 def tasks_for(configs: list[dict], stack: bool, max_stack: int = 16) -> list[list[dict]]:
-    """Group the configs that differ only in their seed into tasks (at most `max_stack` each)
+    """Group the configs that may train as one stacked model (`spec.stack_key`: they differ only
+    in their seed and in which signal of one layout they fit) into tasks of at most `max_stack`
     when `stack`; else one task per config."""
     if not stack:
         return [[c] for c in configs]
-    from .spec import group_key
+    from .spec import stack_key
 
     groups: dict[str, list[dict]] = {}
     for c in configs:
-        groups.setdefault(group_key(c), []).append(c)
+        groups.setdefault(stack_key(c), []).append(c)
     tasks = []
     for g in groups.values():
         tasks += [g[i:i + max_stack] for i in range(0, len(g), max_stack)]
     return tasks
-
-
