@@ -24,7 +24,8 @@ def _name(ann) -> str:
 def check_parameters(namespace: dict, choices: dict | None = None) -> None:
     """Check every annotated parameter in a notebook's namespace against its annotation.
 
-    choices: optional {name: allowed values}. Raises InrlabError naming the first bad value.
+    choices: optional {name: allowed values} (for a list, each item; for a dict, each key).
+    Raises InrlabError naming the first bad value.
     Ints are accepted where a float is declared; nothing else is converted.
     """
     from .models.registry import matches, resolve_annotation
@@ -46,10 +47,11 @@ def check_parameters(namespace: dict, choices: dict | None = None) -> None:
             raise InrlabError(f"parameter '{name}' must be finite, got {value!r}")
     for name, allowed in (choices or {}).items():
         value = namespace.get(name)
-        values = value if isinstance(value, (list, tuple)) else [value]
+        values = value if isinstance(value, (list, tuple, dict)) else [value]
         for v in values:
             if v not in allowed:
-                raise InrlabError(f"parameter '{name}' has value {v!r}; "
+                what = "key" if isinstance(value, dict) else "value"
+                raise InrlabError(f"parameter '{name}' has {what} {v!r}; "
                                   f"choose from {', '.join(map(str, allowed))}")
 
 

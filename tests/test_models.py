@@ -104,6 +104,12 @@ def test_one_annotation_checker_serves_models_and_notebooks():
     check_parameters({"__annotations__": {"n": "int", "f": "float | None"}, "n": 3, "f": None})
     with pytest.raises(InrlabError, match="parameter 'n' must be int"):
         check_parameters({"__annotations__": {"n": "int"}, "n": 2.5})
+    rates = "dict[str, float | None]"                        # notebook 01's family_lr
+    assert matches({"hashgrid": None, "finer": 3e-4}, rates) and not matches({"finer": "fast"}, rates)
+    assert not matches({1: 0.1}, rates) and not matches([("finer", 0.1)], rates)
+    check_parameters({"__annotations__": {"r": rates}, "r": {"siren": 1e-3}}, choices={"r": ["siren"]})
+    with pytest.raises(InrlabError, match="parameter 'r' has key 'sirne'; choose from siren"):
+        check_parameters({"__annotations__": {"r": rates}, "r": {"sirne": 1e-3}}, choices={"r": ["siren"]})
     with pytest.raises(InrlabError, match="must be"):
         models.build("ensemble", grid=[1.5, 2])
 

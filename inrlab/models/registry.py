@@ -126,7 +126,8 @@ def resolve_annotation(text: str):
 def matches(value, ann) -> bool:
     """Whether `value` is of the annotated type: the one check for model parameters (`coerce`)
     and notebook parameters (`report.check_parameters`). An int passes where a float is
-    declared, a bool never passes as a number; containers are checked element by element."""
+    declared, a bool never passes as a number; containers are checked element by element (a
+    dict's keys and values)."""
     if isinstance(ann, str):
         ann = resolve_annotation(ann)
     if ann is Any:
@@ -147,7 +148,10 @@ def matches(value, ann) -> bool:
         inner = args[0] if args else Any
         return all(matches(v, inner) for v in value)
     if origin is dict:
-        return isinstance(value, dict)
+        if not isinstance(value, dict):
+            return False
+        args = typing.get_args(ann)
+        return not args or all(matches(k, args[0]) and matches(v, args[1]) for k, v in value.items())
     if isinstance(ann, type):
         return isinstance(value, ann)
     return True
