@@ -199,10 +199,20 @@ def lines(x, series: dict, title: str, xaxis: str, yaxis: str, log_x: bool | Non
     for at, text in (marks or {}).items():
         fig.add_vline(x=at, line_dash="dot", line_color="grey", annotation_text=wrap(text, 40),
                       annotation_position="bottom right")
-    _curve_layout(fig, title, xaxis, yaxis)
+    _curve_layout(fig, title, xaxis, yaxis, **_many(len(pairs)))
     _log_axes(fig, [v for xs, _ in pairs.values() for v in xs], [v for _, ys in pairs.values() for v in ys],
               log_x, log_y)
     return fig
+
+
+def _many(n: int) -> dict:
+    """Layout for a legend of n entries: past the template's 10 colours, 24 distinct ones (no two
+    series share a colour), and a figure tall enough that the legend is not cut off in a PNG."""
+    if n <= 10:
+        return {}
+    import plotly.express as px
+
+    return {"colorway": px.colors.qualitative.Dark24, "height": max(CURVE_HEIGHT, 90 + 21 * n)}
 
 
 def scatter(series: dict, title: str, xaxis: str, yaxis: str, log_x: bool | None = None,

@@ -117,6 +117,17 @@ def test_curves_keep_units_log_axes_and_legend_outside(page, tmp_path):
     assert plots.lines([1, 8, 64], {"a": [1, 2, 3]}, "t", "x", "y", log_x=False).layout.xaxis.type is None
 
 
+def test_a_long_legend_fits_the_figure_and_no_two_series_share_a_colour(page, tmp_path):
+    series = {f"family{i}": [i, i + 1, i + 2] for i in range(14)}  # notebook 06 draws 13 and more
+    fig = plots.lines([1e4, 3e4, 1e5], series, "t", "params", "PSNR (dB)")
+    m = _render(page, fig, tmp_path, "long_legend")
+    legend = m["legend"][0]
+    assert legend[3] - legend[1] <= fig.layout.height, (legend, fig.layout.height)  # nothing cut off below
+    colours = list(fig.layout.colorway)
+    assert len(colours) >= len(series) and len(set(colours[:len(series)])) == len(series)
+    assert plots.lines([1, 2], {"a": [1, 2]}, "t", "x", "y").layout.colorway is None  # few series: the template's
+
+
 def test_heatmap_titles_and_colour_bar(page, tmp_path):
     fig = _figures()["heatmap"]
     m = _render(page, fig, tmp_path, "heatmap")
