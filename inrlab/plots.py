@@ -212,7 +212,7 @@ def _many(n: int) -> dict:
         return {}
     import plotly.express as px
 
-    return {"colorway": px.colors.qualitative.Dark24, "height": max(CURVE_HEIGHT, 90 + 21 * n)}
+    return {"colorway": px.colors.qualitative.Dark24, "height": max(CURVE_HEIGHT, 140 + 24 * n)}
 
 
 def scatter(series: dict, title: str, xaxis: str, yaxis: str, log_x: bool | None = None,

@@ -63,6 +63,9 @@ MEASURE = """() => {
     legend: [...document.querySelectorAll('g.legend')].map(box),
     plot: [...document.querySelectorAll('.bglayer rect.bg, .cartesianlayer .subplot .gridlayer')].map(box).filter(b => b[2] > b[0]),
     width: document.querySelector('.main-svg').getBoundingClientRect().width,
+    svg: box(document.querySelector('.main-svg')),
+    legend_scroll: [...document.querySelectorAll('g.legend rect.scrollbar')].map(e => e.getBoundingClientRect().height)
+      .reduce((a, b) => a + b, 0),
   };
 }"""
 
@@ -118,11 +121,13 @@ def test_curves_keep_units_log_axes_and_legend_outside(page, tmp_path):
 
 
 def test_a_long_legend_fits_the_figure_and_no_two_series_share_a_colour(page, tmp_path):
-    series = {f"family{i}": [i, i + 1, i + 2] for i in range(14)}  # notebook 06 draws 13 and more
-    fig = plots.lines([1e4, 3e4, 1e5], series, "t", "params", "PSNR (dB)")
+    series = {f"family{i}": [i, i + 1, i + 2] for i in range(18)}  # notebook 06 draws 13 to 26
+    fig = plots.lines([1e4, 3e4, 1e5], series, "a long title as the notebooks give", "params", "PSNR (dB)")
+    fig.update_layout(width=800)  # the study's PNG export draws a figure without a width at 800
     m = _render(page, fig, tmp_path, "long_legend")
-    legend = m["legend"][0]
-    assert legend[3] - legend[1] <= fig.layout.height, (legend, fig.layout.height)  # nothing cut off below
+    legend, svg = m["legend"][0], m["svg"]
+    assert legend[3] <= svg[3], (legend, svg)  # the legend ends inside the figure
+    assert m["legend_scroll"] == 0, m["legend_scroll"]  # and shows every entry: no scrollbar, nothing clipped
     colours = list(fig.layout.colorway)
     assert len(colours) >= len(series) and len(set(colours[:len(series)])) == len(series)
     assert plots.lines([1, 2], {"a": [1, 2]}, "t", "x", "y").layout.colorway is None  # few series: the template's
