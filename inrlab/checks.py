@@ -259,6 +259,12 @@ SPEC_FORMS = ("perlin (4 noise cells per side), perlin:OCTAVES (a positive numbe
               "or an image name or path")
 _INTEGER = re.compile(r"[0-9]+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# the specs NAME or NAME:ARG: (ARG when absent, its type, its rule, how the message states both)
+_ARG_SPECS = {
+    "perlin": (4.0, float, lambda v: v > 0, "OCTAVES' with OCTAVES a positive number"),
+    "star": (32, int, lambda v: v > 0, "SPOKES' with SPOKES a positive integer"),
+    "bandnoise": (0.25, float, lambda v: 0 < v <= 1, "CUTOFF' with CUTOFF a number in (0, 1] (a fraction of Nyquist)"),
+}
 
 
 def parse_signal_spec(spec, exists=os.path.exists) -> tuple[str, object]:
@@ -273,30 +279,15 @@ def parse_signal_spec(spec, exists=os.path.exists) -> tuple[str, object]:
                           f"(accepted: {SPEC_FORMS})")
     if exists(text):
         return ("wav", text) if text.lower().endswith(".wav") else ("image", text)
-    if text == "perlin":
-        return "perlin", 4.0
-    if text.startswith("perlin:"):
-        arg = text[len("perlin:"):]
-        if not _NUMBER.fullmatch(arg) or not math.isfinite(float(arg)) or not float(arg) > 0:
-            raise InrlabError(f"perlin spec must be 'perlin' or 'perlin:OCTAVES' with OCTAVES a "
-                              f"positive number, got '{text}'")
-        return "perlin", float(arg)
-    if text == "star":
-        return "star", 32
-    if text.startswith("star:"):
-        arg = text[len("star:"):]
-        if not _INTEGER.fullmatch(arg) or not int(arg) > 0:
-            raise InrlabError(f"star spec must be 'star' or 'star:SPOKES' with SPOKES a positive "
-                              f"integer, got '{text}'")
-        return "star", int(arg)
-    if text == "bandnoise":
-        return "bandnoise", 0.25
-    if text.startswith("bandnoise:"):
-        arg = text[len("bandnoise:"):]
-        if not _NUMBER.fullmatch(arg) or not 0 < float(arg) <= 1:
-            raise InrlabError(f"bandnoise spec must be 'bandnoise' or 'bandnoise:CUTOFF' with "
-                              f"CUTOFF a number in (0, 1] (a fraction of Nyquist), got '{text}'")
-        return "bandnoise", float(arg)
+    for kind, (default, parse, ok, form) in _ARG_SPECS.items():
+        if text == kind:
+            return kind, default
+        if text.startswith(kind + ":"):
+            arg = text[len(kind) + 1:]
+            pattern = _INTEGER if parse is int else _NUMBER
+            if not pattern.fullmatch(arg) or not math.isfinite(float(arg)) or not ok(parse(arg)):
+                raise InrlabError(f"{kind} spec must be '{kind}' or '{kind}:{form}', got '{text}'")
+            return kind, parse(arg)
     if text in ("synth", "audio"):
         return "synth", None
     if text.lower().endswith(".wav"):
