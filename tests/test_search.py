@@ -3,7 +3,6 @@ and `search_ensemble` training them as trials of the sweep engine, locally and o
 
 import functools
 import math
-import os
 
 import pytest
 import torch
@@ -150,16 +149,9 @@ def test_a_failing_trial_names_the_candidate(image, monkeypatch):
         search_ensemble(image, 2, address="auto", **TINY)
 
 
-def test_search_on_a_local_ray_instance(image):
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'inrlab[ray]')")
-    if os.environ.get("RAY_ADDRESS"):  # a running instance (a loaded machine starts one slowly)
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-    else:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        remote = search_ensemble(image, 2, backend="ray", **TINY)
-    finally:
-        ray.shutdown()
+def test_search_on_a_local_ray_instance(image, local_ray):
+    remote = search_ensemble(image, 2, backend="ray", **TINY)
+    local_ray.shutdown()
     local = search_ensemble(image, 2, **TINY)
     assert remote.trajectory == local.trajectory and remote.settings["backend"] == "ray"
     assert [c.psnr for c in remote.path] == pytest.approx([c.psnr for c in local.path], abs=1e-4)

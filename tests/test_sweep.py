@@ -1,7 +1,6 @@
 """The sweep engine (issue 20): spec checks, resume, failures, interruption, stacked seeds, Ray."""
 
 import json
-import os
 
 import pytest
 
@@ -217,23 +216,16 @@ def test_cli_sweep_json_and_bad_spec(tmp_path, capsys):
     assert "'grid.depth' is an empty list" in err and err.count("\n") == 1
 
 
-def test_ray_backend_on_a_local_instance(tmp_path):
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'inrlab[ray]')")
-    if os.environ.get("RAY_ADDRESS"):  # a running instance (a loaded machine starts one slowly)
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-    else:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        result = sweep(spec(), tmp_path, backend="ray")
-        assert (result["run"], result["failed"]) == (4, 0)
-        rows = read_rows(tmp_path)
-        assert all(r["status"] == "ok" and r["psnr"] > 0 for r in rows)
-        local = sweep(spec(), tmp_path / "local")
-        assert sorted(r["psnr"] for r in rows) == pytest.approx(
-            sorted(r["psnr"] for r in read_rows(tmp_path / "local")), abs=1e-4)
-        assert sweep(spec(), tmp_path, backend="ray")["run"] == 0
-    finally:
-        ray.shutdown()
+def test_ray_backend_on_a_local_instance(tmp_path, local_ray):
+    result = sweep(spec(), tmp_path, backend="ray")
+    assert (result["run"], result["failed"]) == (4, 0)
+    rows = read_rows(tmp_path)
+    assert all(r["status"] == "ok" and r["psnr"] > 0 for r in rows)
+    local = sweep(spec(), tmp_path / "local")
+    assert sorted(r["psnr"] for r in rows) == pytest.approx(
+        sorted(r["psnr"] for r in read_rows(tmp_path / "local")), abs=1e-4)
+    assert sweep(spec(), tmp_path, backend="ray")["run"] == 0
+    local_ray.shutdown()
     with pytest.raises(InrlabError, match="--address joins a Ray cluster"):
         sweep(spec(), tmp_path, address="auto")
     assert engine.BACKENDS == ("local", "ray")
@@ -327,20 +319,13 @@ def test_run_trials_bad_input_is_one_line_naming_the_key(trials, kw, words, monk
     assert words in str(e.value) and "\n" not in str(e.value) and str(e.value).startswith("run_trials: ")
 
 
-def test_run_trials_on_ray_ships_the_signal():
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'inrlab[ray]')")
+def test_run_trials_on_ray_ships_the_signal(local_ray):
     from inrlab.sweep import run_trials
 
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-    else:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     sig = _sig16()
     kw = dict(signal=sig, seeds=[0], steps=4, eval_every=4)
-    try:
-        remote = run_trials(TRIALS, backend="ray", **kw)
-    finally:
-        ray.shutdown()
+    remote = run_trials(TRIALS, backend="ray", **kw)
+    local_ray.shutdown()
     inline = run_trials(TRIALS, jobs=1, **kw)
     assert [r["status"] for r in remote] == ["ok", "ok"]
     assert [r["psnr"] for r in remote] == pytest.approx([r["psnr"] for r in inline], abs=1e-5)
