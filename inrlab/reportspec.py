@@ -92,6 +92,7 @@ VOCABULARY = {
     "heldout": "held-out", "oct": "octave", "flops": "FLOPs", "params": "parameters", "lr": "learning rate",
     "db": "dB", "max": "highest", "min": "lowest", "mean": "mean", "1head": "1 head", "fig6": "Fig. 6",
     "w0": "ω₀", "leaky": "leaky", "leakyrelu": "LeakyReLU", "sine": "sine", "nb": "notebook",
+    "ssim": "SSIM", "hashgrid": "hash grid", "finer": "FINER",
 }
 COMPOUNDS = {"relu_pe": "ReLU+PE", "leaky_relu": "LeakyReLU"}  # several tokens, one name
 _VARIANT = {None: "", "": "", "_rwf": " + RWF", "_lrctl": " (lr × e^μ)"}
@@ -110,6 +111,9 @@ LABELS: list[tuple[str, str, str]] = [
     (r"psnr_mh_1head_oct_max", "multi-head ReLU PSNR with 1 head, highest octave", "dB"),
     (r"psnr_mh_most_heads_oct_max", "multi-head ReLU PSNR with the most heads, highest octave", "dB"),
     (r"psnr_(?P<fam>[a-z_]+?)_oct(?P<oct>\d+)", "{fam} PSNR at octave {oct}", "dB"),
+    (r"ssim_by_octave", "fit SSIM per family and Perlin octave", ""),
+    (r"mh_ssim_by_octave", "multi-head ReLU SSIM per number of heads and octave", ""),
+    (r"ssim_(?P<fam>[a-z_]+?)_oct(?P<oct>\d+)", "{fam} SSIM at octave {oct}", ""),
     (r"fit_band_edge", "highest frequency band fitted", ""),
     (r"a(?P<a>\d+)_(?P<split>test|train)_psnr_(?P<m>\w+)", "{split} PSNR, {m}, alpha {a}", "dB"),
     (r"a(?P<a>\d+)_params_budget", "parameter budget, alpha {a}", "parameters"),

@@ -428,6 +428,8 @@ def test_reportspec_labels_units_and_headlines():
     from inrlab import reportspec
 
     assert reportspec.label("psnr_relu_pe_oct16") == ("ReLU+PE PSNR at octave 16", "dB")
+    assert reportspec.label("ssim_hashgrid_oct16") == ("hash grid SSIM at octave 16", "")
+    assert reportspec.label("ssim_by_octave") == ("fit SSIM per family and Perlin octave", "")
     assert reportspec.label("a64_flop_ratio_siren") == ("FLOPs of SIREN per multi-head FLOP, alpha 64", "×")
     assert reportspec.label("psnr_enrp_s2") == ("ENRP PSNR, Table I row S2", "dB")
     assert reportspec.label("recovery_psnr_siren_x0.1_rwf") == ("PSNR after a ×0.1 initialisation, SIREN + RWF", "dB")
