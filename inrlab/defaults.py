@@ -71,7 +71,12 @@ SWEEP: dict[str, dict[float, tuple[float, ...]]] = {
 
 
 def adam_settings(model) -> dict:
-    """{'lr', 'betas', 'eps'} the model trains with when fit() is given none of them."""
+    """{'lr', 'betas', 'eps'} the model trains with when fit() is given none of them; `model` may
+    also be a registered family's name."""
+    if isinstance(model, str):
+        from .models.registry import _constructor
+
+        model = _constructor(model)
     own = getattr(model, "adam", None) or {}
     return {"lr": float(own.get("lr", DEFAULT_LR)), "betas": tuple(own.get("betas", TORCH_BETAS)),
             "eps": float(own.get("eps", TORCH_EPS))}
@@ -79,9 +84,7 @@ def adam_settings(model) -> dict:
 
 def describe(name: str) -> str:
     """The Adam defaults of registered family `name`, as `models` lists them."""
-    from .models.registry import _constructor
-
-    s = adam_settings(_constructor(name))
+    s = adam_settings(name)
     extra = "" if (s["betas"], s["eps"]) == (TORCH_BETAS, TORCH_EPS) else \
         f", betas=({s['betas'][0]:g}, {s['betas'][1]:g}), eps={s['eps']:g}"
     return f"lr={s['lr']:g}{extra}"

@@ -284,10 +284,7 @@ def search_ensemble(signal, grid, *, member: str = "siren", steps: int = 500, lr
     'auto' the running one; none: RAY_ADDRESS, else a local instance)."""
     from .sweep.engine import check_backend
 
-    try:
-        check_backend(backend, jobs, address, python=True)
-    except InrlabError as e:
-        raise InrlabError(str(e).replace("run_trials: ", "search_ensemble: ", 1)) from None
+    check_backend(backend, jobs, address, who="search_ensemble")
     flops, params = ensemble_cost_functions(signal, grid, member=member, **member_kw)
     evaluate_many = ensemble_trials(signal, grid, member=member, steps=steps, lr=lr, repeats=repeats,
                                     seed=seed, device=device, backend=backend, jobs=jobs,

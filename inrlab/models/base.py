@@ -23,7 +23,7 @@ class INR(nn.Module):
     config: dict
     # True when each point is computed on its own at a cost that does not depend on which
     # other points share the batch (plain MLPs), so fit() may split a full batch into
-    # cache-sized pieces on CPU (`train.CPU_CHUNK_BYTES`) for free. Models that group the
+    # cache-sized pieces on CPU (`memory.CPU_CHUNK_BYTES`) for free. Models that group the
     # points of a batch (ensembles, tiles, heads) leave it False.
     pointwise: bool = False
     # The valid range of each numeric constructor parameter (`checks.Range`), checked by

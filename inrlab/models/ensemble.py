@@ -285,17 +285,24 @@ def take_copy(model: Ensemble, s: int) -> Ensemble:
 
 
 @torch.no_grad()
-def copy_psnr(model: Ensemble, signal: Signal, convention: str = "standard",
-              clip: bool = True) -> list[float]:
-    """PSNR of each stacked copy on `signal` (the original, unstacked signal).
-    convention: 'standard' (inrlab.metrics.psnr) or 'enrp' (metrics.psnr_enrp)."""
+def copy_psnrs(model: Ensemble, signal: Signal, conventions=("standard", "enrp"),
+               clip: bool = True) -> dict[str, list[float]]:
+    """{convention: PSNR of each stacked copy} on `signal` (the original, unstacked signal), from
+    one prediction. conventions: 'standard' (inrlab.metrics.psnr), 'enrp' (metrics.psnr_enrp)."""
     from ..metrics import psnr, psnr_enrp
 
-    fn = {"standard": psnr, "enrp": psnr_enrp}.get(convention)
-    if fn is None:
-        raise InrlabError(f"unknown PSNR convention '{convention}' (choose standard or enrp)")
+    fns = {"standard": psnr, "enrp": psnr_enrp}
+    for c in conventions:
+        if c not in fns:
+            raise InrlabError(f"unknown PSNR convention '{c}' (choose standard or enrp)")
     pred = split_copies(model.predict(signal.coords), model.stack)
-    return [fn(p, signal.values, signal.value_range, clip=clip) for p in pred]
+    return {c: [fns[c](p, signal.values, signal.value_range, clip=clip) for p in pred] for c in conventions}
+
+
+def copy_psnr(model: Ensemble, signal: Signal, convention: str = "standard",
+              clip: bool = True) -> list[float]:
+    """PSNR of each stacked copy on `signal` in one convention (see copy_psnrs)."""
+    return copy_psnrs(model, signal, (convention,), clip=clip)[convention]
 
 
 # --------------------------------------------------------------------------- reference

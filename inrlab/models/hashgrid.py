@@ -43,6 +43,7 @@ from ..flops import FlopCount, mlp_flops, n_points
 from ..signals import MAX_SIDE, parse_grid
 from .base import CoordsMemo
 from .grid import corner_offsets, corner_weights
+from .layers import _textbook_ops
 from .layers.sparse import _csr
 from .registry import register
 from .relu import EncodedReluMLP
@@ -218,7 +219,7 @@ class HashGrid(EncodedReluMLP):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         # differentiable in x, traced by torch.compile, or in autocast's precisions: the plain ops
-        if x.requires_grad or torch.compiler.is_compiling() or torch.is_autocast_enabled(x.device.type):
+        if x.requires_grad or _textbook_ops(x):
             index, weight = self.lookup(x)
         elif x.device.type == "cpu":
             return _Interpolate.apply(self.table, self.interpolation(x)).view(x.shape[0], -1)

@@ -68,10 +68,9 @@ def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume
     (compare.html, see compare_runs). backend 'ray' executes each notebook as a Ray task
     (`inrlab.sweep.notebooks`; `address` 'auto' joins a running cluster, None starts a local
     Ray) and brings back the executed notebook, its metrics and figures."""
-    if backend not in ("local", "ray"):
-        raise InrlabError(f"unknown backend '{backend}' (use local or ray)")
-    if address is not None and backend != "ray":
-        raise InrlabError("--address joins a Ray cluster; add --backend ray")
+    from ..sweep.engine import check_backend
+
+    check_backend(backend, None, address)
     if compare is not None and not (Path(compare) / "status.json").is_file():
         raise InrlabError(f"--compare folder '{compare}' holds no study run (no status.json)")
     folder = notebooks_dir()

@@ -24,11 +24,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 from pathlib import Path
 
 from ..errors import InrlabError
-from .spec import Spec, _fit_value, _seeds, _trial, config_hash
+from .spec import Spec, _fit_value, _seeds, _trial, config_hash, default_jobs
 
 # fit() arguments a trial's config already sets, or that cannot travel to a worker as data.
 _OWN = ("model", "signal", "steps", "lr", "batch_size", "seed", "device", "progress", "callbacks",
@@ -123,7 +122,7 @@ def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_s
     from .engine import Table, _local, _ray, check_backend, summarize
     from .trial import tasks_for
 
-    check_backend(backend, jobs, address, python=True)
+    check_backend(backend, jobs, address, who="run_trials")
     if not isinstance(stack, bool):
         raise InrlabError(f"run_trials: 'stack' must be True or False, got {stack!r}")
     res = {"cpus": 1, "gpus": 0, **(resources or {})}
@@ -171,7 +170,7 @@ def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_s
 
     try:
         if backend == "local":
-            n = jobs or min(os.cpu_count() or 1, max(1, len(tasks)))
+            n = jobs or default_jobs(len(tasks))
             _local(tasks, spec, n, on_rows, progress, data)
         else:
             _ray(tasks, spec, jobs, address, on_rows, progress, data)

@@ -24,7 +24,7 @@ from typing import Callable
 
 from ..atomic import atomic_write_json, atomic_write_text
 from ..errors import InrlabError
-from .spec import Spec, config_hash, group_key, load_spec
+from .spec import Spec, config_hash, default_jobs, group_key, load_spec
 from .trial import METRICS, failed_row, run_task, tasks_for
 
 RESULTS, SUMMARY = "results.jsonl", "summary.json"
@@ -166,15 +166,17 @@ def _ray(tasks, spec: Spec, jobs: int | None, address: str | None, on_rows, prog
 
 
 
-def check_backend(backend, jobs, address, *, python: bool = False) -> None:
-    """One-line errors for the backend arguments, worded for the CLI or (`python`) for run_trials."""
-    where = "run_trials: " if python else ""
+def check_backend(backend, jobs, address, *, who: str | None = None) -> None:
+    """One-line errors for the backend arguments, worded for the CLI, or for the Python function
+    named `who` (run_trials, search_ensemble)."""
+    python = who is not None
+    where = f"{who}: " if python else ""
     if backend not in BACKENDS:
         raise InrlabError(f"{where}unknown backend '{backend}' (use {' or '.join(BACKENDS)})")
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise InrlabError(f"{where}{repr('jobs') if python else 'jobs'} must be a positive integer, got {jobs!r}")
     if address is not None and backend != "ray":
-        raise InrlabError("run_trials: 'address' joins a Ray cluster; add backend='ray'" if python
+        raise InrlabError(f"{where}'address' joins a Ray cluster; add backend='ray'" if python
                           else "--address joins a Ray cluster; add --backend ray")
 
 
@@ -218,7 +220,7 @@ def run_sweep(spec, out, *, backend: str = "local", address: str | None = None,
 
     try:
         if backend == "local":
-            _local(tasks, spec, jobs or min(os.cpu_count() or 1, max(1, len(tasks))), on_rows, progress)
+            _local(tasks, spec, jobs or default_jobs(len(tasks)), on_rows, progress)
         else:
             _ray(tasks, spec, jobs, address, on_rows, progress)
     finally:

@@ -251,5 +251,6 @@ def check_spec(raw: dict) -> Spec:
     return Spec(trials=trials, device=device, stack=stack, resources=resources)
 
 
-def default_jobs() -> int:
-    return max(1, os.cpu_count() or 1)
+def default_jobs(n_tasks: int) -> int:
+    """Worker processes for n_tasks on the local backend: one per core, no more than the tasks."""
+    return min(os.cpu_count() or 1, max(1, n_tasks))

@@ -62,17 +62,11 @@ def _row(config, model, signal, history, device: str) -> dict:
            "device": device, "host": socket.gethostname(),
            "stacked": history.config.get("stacked", 1)}
     if _copies(model) is not None:  # psnr is that of the copies' mean MSE; each copy's own too
-        import torch
+        from ..models.ensemble import copy_psnrs
 
-        from ..metrics import psnr, psnr_enrp
-        from ..models.ensemble import split_copies
-
-        data = signal.to(next(model.parameters()).device)
-        with torch.no_grad():  # one prediction for both conventions (as models.ensemble.copy_psnr)
-            pred = split_copies(model.predict(data.coords), _copies(model))
-        row["psnr_copies"] = [psnr(p, data.values, data.value_range) for p in pred]
-        # the ENRP paper's convention: 20 log10(1/RMSE) on data mapped to [-1, 1]
-        row["psnr_enrp_copies"] = [psnr_enrp(p, data.values, data.value_range) for p in pred]
+        # 'enrp': the ENRP paper's convention, 20 log10(1/RMSE) on data mapped to [-1, 1]
+        both = copy_psnrs(model, signal.to(next(model.parameters()).device))
+        row["psnr_copies"], row["psnr_enrp_copies"] = both["standard"], both["enrp"]
     return row
 
 
