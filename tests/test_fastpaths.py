@@ -12,7 +12,8 @@ from torch.nn import functional as F
 from inrlab import models, signals
 from inrlab.bench import CASES, set_floor
 from inrlab.models.ensemble import ensemble_reference
-from inrlab.models.layers import linear, relu_stack, sine
+from inrlab.models.layers import linear, relu_mlp, relu_stack, sine
+from inrlab.models.layers import fused
 
 
 def _leaf(*shape, seed=0, dtype=torch.float64):
@@ -88,6 +89,73 @@ def test_relu_stack_equals_textbook_layers():
     params = [x, *layers.parameters()]
     for a, r in zip(torch.autograd.grad(fast, params, g), torch.autograd.grad(ref, params, g)):
         assert torch.allclose(a, r, atol=1e-10)
+
+
+def _textbook_relu(x, layers, relu_last):
+    for i, layer in enumerate(layers):
+        x = layer(x)
+        if relu_last or i < len(layers) - 1:
+            x = torch.relu(x)
+    return x
+
+
+@pytest.mark.parametrize("dtype, n", [(torch.float32, 300), (torch.float32, 8192), (torch.float64, 300)])
+@pytest.mark.parametrize("relu_last, bias, x_grad", [(False, True, True), (False, True, False),
+                                                     (True, False, True), (False, False, False)])
+def test_relu_mlp_equals_textbook_layers(dtype, n, relu_last, bias, x_grad):
+    # float32 on a CPU runs oneDNN's fused linear + ReLU; 8192 rows split the weight gradients'
+    # reduction over 2 threads; float64 runs addmm
+    torch.manual_seed(0)
+    layers = torch.nn.ModuleList([torch.nn.Linear(a, b, bias=bias) for a, b in [(5, 16), (16, 16), (16, 1)]]).to(dtype)
+    x = torch.randn(n, 5, dtype=dtype).requires_grad_(x_grad)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fast = relu_mlp(x, layers, relu_last=relu_last)
+        ref = _textbook_relu(x, layers, relu_last)
+        g = torch.randn_like(ref)
+        g_before = g.clone()
+        params = [*layers.parameters()] + ([x] if x_grad else [])
+        got, want = torch.autograd.grad(fast, params, g), torch.autograd.grad(ref, params, g)
+    finally:
+        torch.set_num_threads(threads)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert torch.allclose(fast, ref, rtol=tol, atol=tol)
+    for a, r in zip(got, want):
+        assert torch.allclose(a, r, rtol=tol, atol=tol * r.abs().max().item()), (a - r).abs().max()
+    assert torch.equal(g, g_before)          # the incoming gradient is never written
+
+
+def test_relu_mlp_higher_derivatives_are_the_textbook_ones():
+    from types import SimpleNamespace
+    shapes = [(3, 6), (6, 6), (6, 2)]
+    wb = [_leaf(9, 3)] + [t for k, (a, b) in enumerate(shapes) for t in (_leaf(b, a, seed=k + 1), _leaf(b, seed=k + 9))]
+
+    def fn(x, *params):   # relu_mlp reads each layer's .weight and .bias
+        return relu_mlp(x, [SimpleNamespace(weight=w, bias=b) for w, b in zip(params[0::2], params[1::2])])
+
+    assert torch.autograd.gradcheck(fn, wb)
+    assert torch.autograd.gradgradcheck(fn, wb)
+
+
+def test_relu_mlp_takes_the_fused_kernels_on_an_x86_cpu():
+    import platform
+    if not (torch.backends.mkldnn.is_available() and platform.machine() in ("x86_64", "AMD64")):
+        pytest.skip("oneDNN's fused linear + ReLU is probed on x86 CPUs")
+    x, w = torch.randn(4, 3), torch.randn(5, 3)
+    assert fused._onednn_ok(x, w) and not fused._onednn_ok(x.double(), w.double())
+
+
+def test_weight_grad_splits_the_samples_over_threads_and_equals_the_gemm():
+    g, x = torch.randn(8192, 64), torch.randn(8192, 32)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        split = fused._weight_grad(g, x)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.allclose(split, g.t() @ x, rtol=1e-4, atol=1e-3)
+    assert torch.allclose(fused._weight_grad(g[:, :2], x), g[:, :2].t() @ x, rtol=1e-4, atol=1e-3)  # few outputs
 
 
 def _forward_matches_reference(model, coords, atol):

@@ -8,7 +8,7 @@ from .activations import (EXP_FLOOR, Sine, finer, gabor, gauss, make_activation,
                           w0_in_weights, _finer_reference, _gauss_reference)
 from .batched import BatchedLinear, ComplexLinear  # noqa: F401
 from .encoding import Encoding, Positional, RandomFourier  # noqa: F401
-from .fused import _textbook_ops, linear, relu_stack  # noqa: F401
+from .fused import _textbook_ops, linear, relu_mlp, relu_stack  # noqa: F401
 from .groups import CoordsMemo, Groups  # noqa: F401
 from .init import default_bias_init_, glorot_init_, siren_init_, torch_default_init_  # noqa: F401
 from .pointwise import (Activation, FinerAct, GaborAct, GaussAct, Pointwise, Relu, SineAct,  # noqa: F401

@@ -14,7 +14,7 @@ from torch import nn
 from .activations import finer, gabor, gauss, sine, w0_in_weights
 from .batched import BatchedLinear
 from .encoding import Encoding
-from .fused import linear
+from .fused import linear, relu_mlp
 
 
 class Activation:
@@ -105,7 +105,10 @@ class Pointwise:
 
 
 def run_mlp(h: torch.Tensor, layers, act: Activation) -> torch.Tensor:
-    """One network's nn.Linear `layers` with `act` after each but the last, on (N, d) rows."""
+    """One network's nn.Linear `layers` with `act` after each but the last, on (N, d) rows
+    (a ReLU network as one fused function, `relu_mlp`)."""
+    if type(act) is Relu:
+        return relu_mlp(h, layers)
     for i, layer in enumerate(layers[:-1]):
         g = act.gain(i)
         if g != 1.0 and w0_in_weights(layer.in_features, h.shape[0]):
