@@ -103,13 +103,21 @@ def test_interrupted_sweep_keeps_finished_rows(tmp_path):
     assert sweep(spec(stack=False), tmp_path)["run"] == 3
 
 
-def test_stacked_seeds_equal_separate_fits():
+@pytest.mark.parametrize("family, kw, way", [
+    ("siren", {}, "batched"),
+    ("ff", {"mapping_size": 8}, "batched"),             # a per-member buffer (B) in the batch
+    ("wire", {}, "batched"),                            # complex layers
+    ("siren", {"factorize": True}, "vmap"),             # RWF's parametrization: vmap
+    ("ff", {"mapping_size": 8, "sigmoid": True}, "vmap"),  # an output map the batch lacks
+])
+def test_stacked_seeds_equal_separate_fits(family, kw, way):
     sig = signals.split_every_other(signals.image("camera", size=16, gray=True))
     seeds, steps = [0, 1, 2], 15
-    stacked = [models.build("siren", signal=sig, width=16, depth=1, seed=s) for s in seeds]
+    stacked = [models.build(family, signal=sig, width=16, depth=1, seed=s, **kw) for s in seeds]
     histories = fit_stacked(stacked, sig, steps)
+    assert {h.config["stacked_with"] for h in histories} == {way}
     for s, h in zip(seeds, histories):
-        alone = models.build("siren", signal=sig, width=16, depth=1, seed=s)
+        alone = models.build(family, signal=sig, width=16, depth=1, seed=s, **kw)
         ref = fit(alone, sig, steps=steps, seed=s, progress=False)
         assert h.loss == pytest.approx(ref.loss, rel=1e-5)
         assert h.final["psnr"] == pytest.approx(ref.final["psnr"], abs=1e-4)

@@ -1,17 +1,22 @@
 """Trials of one shape (seeds of one configuration, or targets on one grid) trained as one stacked model.
 
-The members' parameters are stacked along a new leading axis (`torch.func.stack_module_state`)
-and one `vmap` of the family's textbook forward (`forward_reference`) runs all of them at
-once. The loss is the sum of the members' MSEs, so each member's gradient is exactly its own
-fit's; Adam is elementwise, so one Adam over the stacked tensors takes every member's own step
-(the same lr, betas and eps as `fit()`). Per member this is `fit()`'s full-batch run, up to
-float rounding of the batched matmuls (tested against separate fits in tests/test_sweep.py).
-Members may have their own targets (a list of signals: the octaves of a Perlin study, several
-images of one size) as long as they share the coordinates: the targets stack into one
-(members, N, C) tensor, and each member is evaluated on its own signal (held-out included).
+Families with batched parts (`batched()`: SIREN, ReLU(+PE), FF, WIRE, Gauss, FINER; the parts an
+ensemble runs its members with) stack as one batch of those layers: member k's tensors are
+copied into slice k of batched matmuls and run with the family's fused activations, as `fit()`
+runs one network. Other pointwise families (and parametrized ones, such as RWF) stack their
+parameters along a new leading axis (`torch.func.stack_module_state`) under one `vmap` of the
+family's textbook forward (`forward_reference`). Either way the loss is the sum of the members'
+MSEs, so each member's gradient is exactly its own fit's; Adam is elementwise, so one Adam over
+the stacked tensors takes every member's own step (the same lr, betas and eps as `fit()`). Per
+member this is `fit()`'s full-batch run, up to float rounding of the batched matmuls (tested
+against separate fits in tests/test_sweep.py). Members may have their own targets (a list of
+signals: the octaves of a Perlin study, several images of one size) as long as they share the
+coordinates: the targets stack into one (members, N, C) tensor, and each member is evaluated on
+its own signal (held-out included).
 
 Only families whose points are independent (`pointwise`) and that offer `forward_reference`
 stack; anything else, a mini-batch, or a forward that vmap refuses trains with `fit()`.
+History.config["stacked_with"] says which way a stack ran ("batched" or "vmap").
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from torch import nn
 
 from ..defaults import adam_settings
 from ..errors import InrlabError
+from ..models.layers import run_batched
 from ..train import History, evaluate, final_ssim, make_optimizer, resolve_device
 
 
@@ -53,6 +59,87 @@ def _stacked_forward(models):
         return functional_call(base, (p, b), (x,))
 
     return params, buffers, torch.vmap(one, in_dims=(0, 0, None))
+
+
+class _Batched:
+    """The members as one batch of the family's own batched layers (`batched()`: the parts an
+    ensemble runs its members with, fused activations and w0 folded as in `fit()`), on the
+    shared coordinates, channels first. Member k's tensors are the batched ones at [k]."""
+
+    def __init__(self, models):
+        parts = models[0].batched()
+        G = len(models)
+        self.activation = parts.activation
+        self.encoding = parts.encoding.batched(G).to(_device(models[0]))
+        self.layers = parts.layers(G).to(_device(models[0]))
+        self.pairs = [list(zip(_member_tensors(m, self.encoding), self._tensors())) for m in models]
+        with torch.no_grad():
+            for k, pairs in enumerate(self.pairs):
+                for mine, theirs in pairs:
+                    if mine.shape != theirs.shape[1:]:
+                        raise ValueError("the member's tensors do not line up with its batched layers")
+                    theirs[k].copy_(mine)
+
+    def _tensors(self):
+        return [*self.layers.parameters(), *(self.encoding.get_buffer(n) for n in self.encoding.per_member)]
+
+    def leaves(self):
+        return list(self.layers.parameters())
+
+    def __call__(self, coords):
+        x = coords.t().unsqueeze(0).expand(len(self.pairs), *coords.t().shape)
+        return run_batched(self.encoding(x, None), self.layers, self.activation, None)   # (G, C, N)
+
+    @torch.no_grad()
+    def write_back(self):
+        for k, pairs in enumerate(self.pairs):
+            for mine, theirs in pairs:
+                mine.copy_(theirs[k])
+
+
+def _device(model):
+    return next(model.parameters()).device
+
+
+def _member_tensors(model, encoding):
+    return [*model.parameters(), *(model.encoding.get_buffer(n) for n in encoding.per_member)]
+
+
+def _batchable(model) -> bool:
+    """A family with batched parts whose parameters are its plain tensors (no parametrization,
+    such as random weight factorization, and no output map such as FF's sigmoid)."""
+    from torch.nn.utils import parametrize
+
+    if not callable(getattr(model, "batched", None)):
+        return False
+    if any(parametrize.is_parametrized(m) for m in model.modules()):
+        return False
+    try:
+        model.batched()
+    except ValueError:      # a variant the batched parts do not run (ff with a sigmoid)
+        return False
+    return True
+
+
+class _Vmapped:
+    """The members' textbook forwards (`forward_reference`) under one vmap, outputs (G, N, C)."""
+
+    def __init__(self, models):
+        self.models = models
+        self.params, self.buffers, self.forward = _stacked_forward(models)
+
+    def leaves(self):
+        return [p.requires_grad_() for p in self.params.values()]
+
+    def __call__(self, coords):
+        return self.forward(self.params, self.buffers, coords)
+
+    @torch.no_grad()
+    def write_back(self):
+        for i, m in enumerate(self.models):
+            named = dict(_Reference(m).named_parameters())
+            for k, v in self.params.items():
+                named[k].copy_(v[i])
 
 
 def _member_signals(signal, n: int) -> list:
@@ -93,17 +180,20 @@ def fit_stacked(models: list, signal, steps: int, lr: float | None = None, *, de
     own = adam_settings(models[0])
     lr_from = "family" if lr is None else "argument"
     lr = own["lr"] if lr is None else float(lr)
-    params, buffers, forward = _stacked_forward(models)
-    leaves = [p.requires_grad_() for p in params.values()]
-    opt = make_optimizer(leaves, lr, own["betas"], own["eps"], device=dev)
+    batched = all(_batchable(m) for m in models)
+    stack = _Batched(models) if batched else _Vmapped(models)
+    opt = make_optimizer(stack.leaves(), lr, own["betas"], own["eps"], device=dev)
     coords = data[0].coords
-    # one target for every member broadcasts; own targets stack to (members, N, C)
+    # one target for every member broadcasts; own targets stack to (members, N, C); the
+    # batched layers' outputs are channels first, (members, C, N)
     target = data[0].values if shared else torch.stack([s.values for s in data])
+    if batched:
+        target = target.transpose(-1, -2)
     losses = []
     t0 = time.perf_counter()
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
-        pred = forward(params, buffers, coords)                 # (members, N, C)
+        pred = stack(coords)
         per_member = ((pred.float() - target) ** 2).mean(dim=(1, 2))
         per_member.sum().backward()
         losses.append(per_member.detach())
@@ -113,16 +203,13 @@ def fit_stacked(models: list, signal, steps: int, lr: float | None = None, *, de
     seconds = (time.perf_counter() - t0) / len(models)
     losses = torch.stack(losses).cpu().t().tolist() if losses else [[] for _ in models]
     histories = []
-    with torch.no_grad():
-        for i, m in enumerate(models):  # write each member's weights back (once, after training)
-            named = dict(_Reference(m).named_parameters())
-            for k, v in params.items():
-                named[k].copy_(v[i])
+    stack.write_back()   # each member's trained weights, once, after training
     for i, (m, d) in enumerate(zip(models, data)):
         h = History(config={"model": getattr(m, "config", None), "signal": d.name, "steps": steps,
                             "lr": lr, "betas": list(own["betas"]), "eps": own["eps"], "lr_from": lr_from,
                             "batch_size": None, "seed": (getattr(m, "config", None) or {}).get("seed"),
-                            "device": str(dev), "stacked": len(models)})
+                            "device": str(dev), "stacked": len(models),
+                            "stacked_with": "batched" if batched else "vmap"})
         h.step = list(range(1, steps + 1))
         h.loss = losses[i]
         h.eval_step, h.seconds = [steps], [seconds]
