@@ -17,7 +17,7 @@ import torch
 
 from ..checks import SIZE, Range
 from .base import INR
-from .layers import Pointwise, RandomFourier, Relu, linear_stack
+from .layers import Pointwise, RandomFourier, linear_stack
 from .registry import register
 from .relu import EncodedReluMLP
 
@@ -51,7 +51,7 @@ class FourierFeatures(EncodedReluMLP):
     def batched(self) -> Pointwise:
         if self.sigmoid:
             raise ValueError("ff members with a sigmoid output are not supported")
-        return Pointwise(self.encoding, Relu(), partial(linear_stack, list(self.dims)))
+        return Pointwise(self.encoding, self.activation(), partial(linear_stack, list(self.dims)))
 
     def output(self, out: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(out) if self.sigmoid else out

@@ -49,8 +49,11 @@ class Gauss(INR):
         self.layers = linear_stack(self.dims)
         self.init_()
 
+    def activation(self) -> GaussAct:
+        return GaussAct(self.scale)
+
     def batched(self) -> Pointwise:
-        return Pointwise(Encoding(self.dim_in), GaussAct(self.scale), partial(linear_stack, list(self.dims)))
+        return Pointwise(Encoding(self.dim_in), self.activation(), partial(linear_stack, list(self.dims)))
 
     def init_(self, layers=None):
         """The paper (sec. 4) and WIRE's gauss.py keep PyTorch's default initialisation.
@@ -59,7 +62,7 @@ class Gauss(INR):
             torch_default_init_(layer.weight, layer.bias, layer.in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return run_mlp(x, self.layers, GaussAct(self.scale))
+        return run_mlp(x, self.layers, self.activation())
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         """The textbook formula, for the fast path's equality test."""

@@ -44,7 +44,7 @@ from ..signals import MAX_SIDE, parse_grid
 from .base import CoordsMemo
 from .grid import corner_offsets, corner_weights
 from .layers import _textbook_ops
-from .layers.sparse import _csr
+from .layers.sparse import _csr, csr_transpose
 from .registry import register
 from .relu import EncodedReluMLP
 
@@ -99,15 +99,9 @@ class Interpolation:
     def matrix(self, dtype: torch.dtype, transpose: bool = False) -> torch.Tensor:
         key = (dtype, transpose)
         if key not in self._matrices:
-            if transpose:   # CSR of A^T: A's entries ordered by column (a stable sort keeps rows in order)
-                order = torch.argsort(self.col, stable=True)
-                count = torch.bincount(self.col, minlength=self.shape[1])
-                crow = torch.zeros(self.shape[1] + 1, dtype=torch.long)
-                crow[1:] = count.cumsum(0)
-                row = torch.repeat_interleave(torch.arange(self.shape[0], dtype=self.index_dtype),
-                                              self.crow.diff())
-                m = _csr(crow.to(self.index_dtype), row[order], self.values[order].to(dtype),
-                         self.shape[::-1])
+            if transpose:   # CSR of A^T: A's entries ordered by column
+                crow, col, order = csr_transpose(self.crow, self.col, self.shape[1])
+                m = _csr(crow, col, self.values[order].to(dtype), self.shape[::-1])
             else:
                 m = _csr(self.crow, self.col, self.values.to(dtype), self.shape)
             self._matrices[key] = m

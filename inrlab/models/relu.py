@@ -46,8 +46,11 @@ class EncodedReluMLP(INR):
     def output(self, out: torch.Tensor) -> torch.Tensor:
         return out
 
+    def activation(self) -> Relu:
+        return Relu()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.output(run_mlp(self.encode(x), self.layers, Relu()))
+        return self.output(run_mlp(self.encode(x), self.layers, self.activation()))
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         """The textbook formula, for the fast path's equality test."""
@@ -84,7 +87,7 @@ class ReluMLP(EncodedReluMLP):
         self.build()
 
     def batched(self) -> Pointwise:
-        return Pointwise(self.encoding, Relu(), partial(linear_stack, list(self.dims)))
+        return Pointwise(self.encoding, self.activation(), partial(linear_stack, list(self.dims)))
 
 
 @register("relu_pe")

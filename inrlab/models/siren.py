@@ -40,9 +40,11 @@ class Siren(INR):
         self.layers = linear_stack(self.dims)
         self.init_()
 
+    def activation(self) -> SineAct:
+        return SineAct(self.w0, self.w0_initial)
+
     def batched(self) -> Pointwise:
-        return Pointwise(Encoding(self.dim_in), SineAct(self.w0, self.w0_initial),
-                         partial(linear_stack, list(self.dims)))
+        return Pointwise(Encoding(self.dim_in), self.activation(), partial(linear_stack, list(self.dims)))
 
     def init_(self, layers=None):
         """Sec. 3.2 (and supplement 1.5): the first layer U(-1/n, 1/n), the others
@@ -53,7 +55,7 @@ class Siren(INR):
             default_bias_init_(layer.bias, layer.in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return run_mlp(x, self.layers, SineAct(self.w0, self.w0_initial))
+        return run_mlp(x, self.layers, self.activation())
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         """The textbook formula, for the fast path's equality test."""

@@ -68,8 +68,11 @@ class Wire(INR):
         self.first, self.hidden, self.last = layers[0], nn.ModuleList(layers[1:-1]), layers[-1]
         self.init_()
 
+    def activation(self) -> GaborAct:
+        return GaborAct(self.w0, self.scale)
+
     def batched(self) -> Pointwise:
-        return Pointwise(Encoding(self.dim_in), GaborAct(self.w0, self.scale),
+        return Pointwise(Encoding(self.dim_in), self.activation(),
                          partial(wire_layers, self.dim_in, self.units, self.depth, self.dim_out))
 
     @torch.no_grad()
@@ -80,7 +83,7 @@ class Wire(INR):
             torch_default_init_(layer.weight, layer.bias, layer.in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        act = GaborAct(self.w0, self.scale)
+        act = self.activation()
         h = act(linear(x, self.first.weight, self.first.bias), 0)
         for layer in self.hidden:
             h = act(layer(h), 1)

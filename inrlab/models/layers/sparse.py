@@ -32,6 +32,17 @@ def _csr(crow, col, values, size):
         return torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
 
 
+def csr_transpose(crow, col, n_cols: int):
+    """Index arrays of the transpose of a CSR matrix (crow, col) with `n_cols` columns:
+    (tcrow, tcol, perm), perm ordering the entries by column (stable, so each column keeps its
+    rows in order): the transpose's values are values[perm]. Dtypes and device follow crow/col."""
+    perm = torch.argsort(col, stable=True)
+    rows = torch.repeat_interleave(torch.arange(crow.numel() - 1, dtype=col.dtype, device=col.device), crow.diff())
+    tcrow = torch.zeros(n_cols + 1, dtype=crow.dtype, device=col.device)
+    tcrow[1:] = torch.cumsum(torch.bincount(col, minlength=n_cols), 0)
+    return tcrow, rows[perm], perm
+
+
 class _CsrHeads(torch.autograd.Function):
     """out (R, L) = W_csr @ x^T with W's nonzeros = `weight` (R, alpha) at columns `col`.
     Backward: grad x = W^T @ grad (CSR of the transpose), grad weight = the product grad @ x
@@ -114,11 +125,7 @@ class SparseHeads(nn.Module):
         n, a = idx.shape
         col = idx.reshape(-1)
         crow = torch.arange(0, n * a + 1, a, device=idx.device)
-        tperm = torch.argsort(col, stable=True)
-        tcol = torch.arange(n, device=idx.device).repeat_interleave(a)[tperm]
-        tcrow = torch.zeros(self.in_features + 1, dtype=torch.long, device=idx.device)
-        tcrow[1:] = torch.cumsum(torch.bincount(col, minlength=self.in_features), 0)
-        out = (crow, col, tcrow, tcol, tperm)
+        out = (crow, col, *csr_transpose(crow, col, self.in_features))
         if rows is None:
             self._csr = (key, out)
         return out
