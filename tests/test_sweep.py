@@ -41,6 +41,7 @@ def test_grid_and_list_expand_to_trials_times_seeds():
     ({"steps": "many"}, "'steps' must be a positive integer"),
     ({"seeds": []}, "'seeds'"),
     ({"signals": [{"source": "camera", "sise": 16}]}, "unknown key 'signals[0].sise'"),
+    ({"resources": {"cpus": "two"}}, "'resources.cpus' must be a non-negative number"),
 ])
 def test_malformed_spec_refused_before_anything_runs(tmp_path, over, words):
     with pytest.raises(InrlabError) as e:
@@ -152,6 +153,8 @@ def test_stacked_targets_equal_separate_fits(family, kw):
     (lambda: _octaves16((1, 2)), "lists 2 signals for 3 models"),
     (lambda: [*_octaves16((1, 2)), signals.perlin(8, octaves=1, seed=0)], "'signal[2]'"),
     (lambda: [*_octaves16((1, 2)), "perlin"], "'signal[2]' must be an inrlab Signal"),
+    (lambda: [*_octaves16((1, 2)), signals.split_every_other(signals.image("astronaut", size=16, keep_aspect=False))],
+     "has targets of shape"),
 ])
 def test_stacked_targets_refuse_signals_off_the_grid(sigs, words):
     base = _octaves16((1,))[0]
@@ -315,6 +318,9 @@ def test_run_trials_pickles_the_signal_to_worker_processes():
     (TRIALS, {"eval_evry": 3}, "unknown fit() argument 'eval_evry'"),
     (TRIALS, {"signal": "camera"}, "'signal' must be an inrlab Signal"),
     (TRIALS, {"backend": "slurm"}, "unknown backend 'slurm'"),
+    (TRIALS, {"resources": {"cpus": -1}}, "'resources.cpus' must be a non-negative number"),
+    (TRIALS, {"resources": {"gpu": 1}}, "unknown key 'resources.gpu'"),
+    (TRIALS, {"resources": 4}, "'resources' must be a mapping"),
 ])
 def test_run_trials_bad_input_is_one_line_naming_the_key(trials, kw, words, monkeypatch):
     from inrlab.sweep import run_trials
@@ -354,3 +360,17 @@ def test_sweep_bench_rows_are_registered_as_ratio_cases(monkeypatch):
         "case": "octaves", "sequential_s": 3.0, "stacked_s": 1.5, "speedup": 2.0})
     (row,) = CASES["sweep_stacked_targets"].run({"quick": True, "device": "cpu"})
     assert seen == {"steps": 50, "device": "cpu"} and row["row"] == "octaves" and row["speedup"] == pytest.approx(2.0)
+
+
+def test_stacked_bench_row_times_a_member_step_alone_and_stacked(monkeypatch):
+    import inrlab.sweep.bench as sb
+    from inrlab.bench import CASES
+
+    r = sb.stacked_row(seeds=2, steps=3, size=16)
+    assert r["speedup"] == pytest.approx(r["sequential_s"] / r["stacked_s"])
+    assert r["member_step_alone_s"] > 0 and r["member_step_stacked_s"] > 0
+    assert r["fit_s_per_step"] == pytest.approx(r["sequential_s"] / 6)
+    monkeypatch.setattr(sb, "stacked_row", lambda **kw: {**r, "case": "seeds"})
+    first, second = CASES["sweep_stacked"].run({"quick": True, "device": "cpu"})
+    assert first["row"] == "seeds" and first["speedup"] == pytest.approx(r["speedup"])
+    assert second["fast_s"] == r["member_step_stacked_s"] and second["slow_s"] == r["member_step_alone_s"]

@@ -27,7 +27,7 @@ import json
 from pathlib import Path
 
 from ..errors import InrlabError
-from .spec import Spec, _fit_value, _seeds, _trial, config_hash, default_jobs
+from .spec import Spec, _fit_value, _seeds, _trial, check_resources, config_hash, default_jobs
 
 # fit() arguments a trial's config already sets, or that cannot travel to a worker as data.
 _OWN = ("model", "signal", "steps", "lr", "batch_size", "seed", "device", "progress", "callbacks",
@@ -125,10 +125,7 @@ def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_s
     check_backend(backend, jobs, address, who="run_trials")
     if not isinstance(stack, bool):
         raise InrlabError(f"run_trials: 'stack' must be True or False, got {stack!r}")
-    res = {"cpus": 1, "gpus": 0, **(resources or {})}
-    if set(res) - {"cpus", "gpus"}:
-        raise InrlabError(f"run_trials: unknown key 'resources.{sorted(set(res) - {'cpus', 'gpus'})[0]}' "
-                          "(valid: cpus, gpus)")
+    res = check_resources(resources, who="run_trials")
     configs = check_trials(trials, signal=signal, seeds=seeds, steps=steps, lr=lr,
                            batch_size=batch_size, **fit_kw)
     hashes = [config_hash(c) for c in configs]

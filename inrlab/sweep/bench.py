@@ -1,6 +1,8 @@
 """The sweep engine's benchmark rows (issues 15, 20), for the benchmark's case list:
 
-* stacked: 8 seeds of a SIREN 2x64 at 64^2 as one stacked model vs 8 sequential fit()s;
+* stacked: 8 seeds of a SIREN 2x64 at 64^2 as one stacked model vs 8 sequential fit()s, and one
+  member's training step as its share of a stacked step vs alone (when that is near 1x, the
+  stack's gain is only the per-step overhead of fit() that it saves);
 * stacked targets: notebook 01's quick fits of one family, a ReLU 64x2 on 5 Perlin octaves at
   64^2 (one target per member, shared coordinates), stacked vs 5 sequential fit()s;
 * pool: a 12-trial sweep on the local backend with 2 workers vs the same trials in one process.
@@ -21,9 +23,15 @@ from ..bench.core import _ratio, case
 
 
 def stacked_row(seeds: int = 8, steps: int = 200, size: int = 64, device: str = "cpu") -> dict:
+    """The sweep and, to say where its speed-up comes from, one member's training step timed
+    alone (fit()'s own step) and as its share of one stacked step (`stacked_step`)."""
+    import torch
+
     from .. import models, signals
-    from ..train import fit
-    from .stacked import fit_stacked
+    from ..bench.core import _step_seconds, time_fn
+    from ..defaults import adam_settings
+    from ..train import fit, resolve_device
+    from .stacked import fit_stacked, stacked_step
 
     sig = signals.image("camera", size=size, gray=True)
     build = lambda s: models.build("siren", signal=sig, width=64, depth=1, seed=s)
@@ -34,8 +42,16 @@ def stacked_row(seeds: int = 8, steps: int = 200, size: int = 64, device: str = 
     t = time.perf_counter()
     fit_stacked([build(s) for s in range(seeds)], sig, steps, device=device)
     stacked = time.perf_counter() - t
+    dev = resolve_device(device)
+    on = sig.to(dev)
+    built = [build(s).to(dev) for s in range(seeds)]
+    step, _ = stacked_step(built, [on] * seeds, 1e-4, adam_settings(built[0]))
+    share = time_fn(step, dev) / seeds
+    alone = _step_seconds(build(0), on.coords, on.values, {"device": dev, "min_time": 0.5})
     return {"case": f"sweep: {seeds} seeds SIREN 2x64 at {size}^2, {steps} steps, stacked vs sequential",
-            "sequential_s": sequential, "stacked_s": stacked, "speedup": sequential / stacked}
+            "sequential_s": sequential, "stacked_s": stacked, "speedup": sequential / stacked,
+            "member_step_alone_s": alone, "member_step_stacked_s": share,
+            "fit_s_per_step": sequential / (seeds * steps)}
 
 
 def targets_row(octaves=(1, 2, 4, 8, 16), steps: int = 300, size: int = 64, device: str = "cpu") -> dict:
@@ -75,7 +91,10 @@ def pool_row(trials: int = 12, steps: int = 150, workers: int = 2) -> dict:
 @case("sweep_stacked", "sweep", note="8 seeds of a SIREN 2x64 at 64^2: one stacked model vs 8 sequential fit()s")
 def _stacked_case(ctx):
     r = stacked_row(steps=50 if ctx["quick"] else 200, device=str(ctx["device"]))
-    return [_ratio(r["case"], r["stacked_s"], r["sequential_s"])]
+    # a member's step costs what it costs alone: the speed-up is fit()'s per-step overhead saved
+    return [_ratio(r["case"], r["stacked_s"], r["sequential_s"]),
+            _ratio("  one member's training step: its share of a stacked step vs alone",
+                   r["member_step_stacked_s"], r["member_step_alone_s"], fit_s_per_step=r["fit_s_per_step"])]
 
 
 @case("sweep_stacked_targets", "sweep",

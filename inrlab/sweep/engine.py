@@ -133,15 +133,23 @@ def _local(tasks, spec: Spec, jobs: int, on_rows, progress, signal=None):
     pool.shutdown()
 
 
-def _ray(tasks, spec: Spec, jobs: int | None, address: str | None, on_rows, progress, signal=None):
+def start_ray(address: str | None = None, num_cpus: int | None = None):
+    """The `ray` module, joined to the cluster at `address` (or $RAY_ADDRESS, the cluster a
+    notebook's environment names; 'auto': the running one), else a local Ray started with
+    `num_cpus` (None: all); an instance already running in this process is kept."""
     try:
         import ray
     except ImportError:
         raise InrlabError("the ray backend needs Ray: pip install 'inrlab[ray]'") from None
     if not ray.is_initialized():
-        address = address or os.environ.get("RAY_ADDRESS")  # the cluster a notebook's environment names
-        kw = {"address": address} if address else {"num_cpus": jobs, "include_dashboard": False}
+        address = address or os.environ.get("RAY_ADDRESS")
+        kw = {"address": address} if address else {"num_cpus": num_cpus, "include_dashboard": False}
         ray.init(log_to_driver=False, **kw)
+    return ray
+
+
+def _ray(tasks, spec: Spec, jobs: int | None, address: str | None, on_rows, progress, signal=None):
+    ray = start_ray(address, jobs)
     cpus, gpus = spec.resources["cpus"], spec.resources["gpus"]
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(run_task)
     threads = max(1, int(cpus))

@@ -32,13 +32,9 @@ def ray_executor(address: str | None = None, cpus: float = 2, gpus: float = 0):
     """A function (nb, out_dir, params) -> status like the study's `_execute`, running the
     notebook as a Ray task; joins the cluster at `address` ('auto': the running one) or
     starts a local Ray."""
-    try:
-        import ray
-    except ImportError:
-        from ..errors import InrlabError
-        raise InrlabError("--backend ray needs Ray: pip install 'inrlab[ray]'") from None
-    if not ray.is_initialized():
-        ray.init(log_to_driver=False, **({"address": address} if address else {"include_dashboard": False}))
+    from .engine import start_ray
+
+    ray = start_ray(address)
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(_run_remote)
 
     def execute(nb: Path, out_dir: Path, params: dict, on_cell=None) -> dict:

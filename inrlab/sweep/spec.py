@@ -90,8 +90,22 @@ def load_spec(path_or_dict) -> Spec:
     return check_spec(raw)
 
 
-def _type_error(key: str, want: str, value) -> InrlabError:
-    return InrlabError(f"sweep spec: '{key}' must be {want}, got {value!r}")
+def check_resources(resources, who: str = "sweep spec") -> dict:
+    """{cpus, gpus} a trial asks for (defaults 1 and 0), refused in one line naming the key
+    when it is not a mapping of RESOURCE_KEYS to non-negative numbers."""
+    resources = resources or {}
+    if not isinstance(resources, dict):
+        raise _type_error("resources", "a mapping with cpus / gpus", resources, who)
+    for k, v in resources.items():
+        if k not in RESOURCE_KEYS:
+            raise InrlabError(f"{who}: unknown key 'resources.{k}' (valid: {', '.join(RESOURCE_KEYS)})")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise _type_error(f"resources.{k}", "a non-negative number", v, who)
+    return {"cpus": resources.get("cpus", 1), "gpus": resources.get("gpus", 0)}
+
+
+def _type_error(key: str, want: str, value, who: str = "sweep spec") -> InrlabError:
+    return InrlabError(f"{who}: '{key}' must be {want}, got {value!r}")
 
 
 def _is_int(v) -> bool:
@@ -212,15 +226,7 @@ def check_spec(raw: dict) -> Spec:
     device = raw.get("device", "auto")
     if not isinstance(device, str):
         raise _type_error("device", "a device name such as auto, cpu or cuda", device)
-    resources = raw.get("resources") or {}
-    if not isinstance(resources, dict):
-        raise _type_error("resources", "a mapping with cpus / gpus", resources)
-    for k, v in resources.items():
-        if k not in RESOURCE_KEYS:
-            raise InrlabError(f"sweep spec: unknown key 'resources.{k}' (valid: {', '.join(RESOURCE_KEYS)})")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            raise _type_error(f"resources.{k}", "a non-negative number", v)
-    resources = {"cpus": resources.get("cpus", 1), "gpus": resources.get("gpus", 0)}
+    resources = check_resources(raw.get("resources"))
 
     listed = raw.get("trials") or []
     if "trials" in raw and not isinstance(raw["trials"], list):

@@ -156,13 +156,47 @@ def _member_signals(signal, n: int) -> list:
             raise InrlabError(f"fit_stacked: 'signal[{i}]' must be an inrlab Signal, got {type(s).__name__}")
     first = signal[0]
     for i, s in enumerate(signal[1:], 1):
-        if s.coords.shape != first.coords.shape or not torch.equal(s.coords, first.coords):
-            raise InrlabError(f"fit_stacked: 'signal[{i}]' ({s.name}) has other coordinates than "
-                              f"'signal[0]' ({first.name}); stacked members share one coordinate grid")
-        if s.values.shape != first.values.shape:
-            raise InrlabError(f"fit_stacked: 'signal[{i}]' ({s.name}) has targets of shape "
-                              f"{tuple(s.values.shape)}, 'signal[0]' {tuple(first.values.shape)}")
+        why = grid_mismatch(s, first)
+        if why:
+            raise InrlabError(f"fit_stacked: 'signal[{i}]' ({s.name}) {why} 'signal[0]' ({first.name})")
     return list(signal)
+
+
+def grid_mismatch(s, first) -> str | None:
+    """Why signal `s` cannot stack with `first` (other coordinates, or targets of another
+    shape), or None when they share one coordinate grid and target shape."""
+    if s is first:
+        return None
+    if s.coords.shape != first.coords.shape or not torch.equal(s.coords, first.coords):
+        return "has other coordinates than"   # stacked members share one coordinate grid
+    if s.values.shape != first.values.shape:
+        return f"has targets of shape {tuple(s.values.shape)}, unlike those {tuple(first.values.shape)} of"
+    return None
+
+
+def stacked_step(models: list, data: list, lr: float, adam: dict):
+    """(step, stack): `step()` takes one full-batch Adam step of every member (each on its own
+    signal of `data`, on the models' device) and returns the members' MSEs; `stack` holds the
+    stacked tensors (`write_back()` copies them into the models)."""
+    batched = all(_batchable(m) for m in models)
+    stack = _Batched(models) if batched else _Vmapped(models)
+    opt = make_optimizer(stack.leaves(), lr, adam["betas"], adam["eps"], device=data[0].coords.device)
+    coords = data[0].coords
+    # one target for every member broadcasts; own targets stack to (members, N, C); the
+    # batched layers' outputs are channels first, (members, C, N)
+    shared = all(d is data[0] for d in data)
+    target = data[0].values if shared else torch.stack([d.values for d in data])
+    if batched:
+        target = target.transpose(-1, -2)
+
+    def step() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        per_member = ((stack(coords).float() - target) ** 2).mean(dim=(1, 2))
+        per_member.sum().backward()
+        opt.step()
+        return per_member.detach()
+
+    return step, stack
 
 
 def fit_stacked(models: list, signal, steps: int, lr: float | None = None, *, device="auto") -> list[History]:
@@ -180,24 +214,12 @@ def fit_stacked(models: list, signal, steps: int, lr: float | None = None, *, de
     own = adam_settings(models[0])
     lr_from = "family" if lr is None else "argument"
     lr = own["lr"] if lr is None else float(lr)
-    batched = all(_batchable(m) for m in models)
-    stack = _Batched(models) if batched else _Vmapped(models)
-    opt = make_optimizer(stack.leaves(), lr, own["betas"], own["eps"], device=dev)
-    coords = data[0].coords
-    # one target for every member broadcasts; own targets stack to (members, N, C); the
-    # batched layers' outputs are channels first, (members, C, N)
-    target = data[0].values if shared else torch.stack([s.values for s in data])
-    if batched:
-        target = target.transpose(-1, -2)
+    step, stack = stacked_step(models, data, lr, own)
+    batched = isinstance(stack, _Batched)
     losses = []
     t0 = time.perf_counter()
     for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
-        pred = stack(coords)
-        per_member = ((pred.float() - target) ** 2).mean(dim=(1, 2))
-        per_member.sum().backward()
-        losses.append(per_member.detach())
-        opt.step()
+        losses.append(step())
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = (time.perf_counter() - t0) / len(models)

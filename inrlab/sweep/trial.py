@@ -115,13 +115,12 @@ def signal_for(config: dict, signal=None):
 def _same_grid(data: list) -> list[list[int]]:
     """The indices of `data` grouped by coordinate grid: signals whose coordinates are equal and
     whose targets have one shape (the members a stacked model can train together)."""
-    import torch
+    from .stacked import grid_mismatch
 
     groups: list[tuple[object, list[int]]] = []
     for i, s in enumerate(data):
         for rep, idx in groups:
-            if s is rep or (s.coords.shape == rep.coords.shape and s.values.shape == rep.values.shape
-                            and torch.equal(s.coords, rep.coords)):
+            if grid_mismatch(s, rep) is None:
                 idx.append(i)
                 break
         else:
