@@ -72,7 +72,7 @@ class _Batched:
         self.activation = parts.activation
         self.encoding = parts.encoding.batched(G).to(_device(models[0]))
         self.layers = parts.layers(G).to(_device(models[0]))
-        self.pairs = [list(zip(_member_tensors(m, self.encoding), self._tensors())) for m in models]
+        self.pairs = [list(zip(_member_tensors(m, self.encoding), self._tensors(), strict=True)) for m in models]
         with torch.no_grad():
             for k, pairs in enumerate(self.pairs):
                 for mine, theirs in pairs:
