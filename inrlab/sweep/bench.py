@@ -1,8 +1,8 @@
 """The sweep engine's benchmark rows (issues 15, 20), for the benchmark's case list:
 
 * stacked: 8 seeds of a SIREN 2x64 at 64^2 as one stacked model vs 8 sequential fit()s, and one
-  member's training step as its share of a stacked step vs alone (when that is near 1x, the
-  stack's gain is only the per-step overhead of fit() that it saves);
+  member's training step as its share of a stacked step vs alone (the rest of the gain is the
+  per-step overhead of fit() that the stack saves);
 * stacked targets: notebook 01's quick fits of one family, a ReLU 64x2 on 5 Perlin octaves at
   64^2 (one target per member, shared coordinates), stacked vs 5 sequential fit()s;
 * pool: a 12-trial sweep on the local backend with 2 workers vs the same trials in one process.
@@ -103,7 +103,7 @@ def pool_row(trials: int = 12, steps: int = 150, workers: int = 2) -> dict:
 @case("sweep_stacked", "sweep", note="8 seeds of a SIREN 2x64 at 64^2: one stacked model vs 8 sequential fit()s")
 def _stacked_case(ctx):
     r = stacked_row(steps=50 if ctx["quick"] else 200, device=str(ctx["device"]))
-    # a member's step costs what it costs alone: the speed-up is fit()'s per-step overhead saved
+    # where the speed-up comes from: a member's share of a stacked step against its step alone
     return [_ratio(r["case"], r["stacked_s"], r["sequential_s"]),
             _ratio("  one member's training step: its share of a stacked step vs alone",
                    r["member_step_stacked_s"], r["member_step_alone_s"], fit_s_per_step=r["fit_s_per_step"])]
