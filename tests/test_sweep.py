@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from inrlab import models, signals
 from inrlab.cli import main
@@ -105,26 +106,77 @@ def test_interrupted_sweep_keeps_finished_rows(tmp_path):
 
 
 @pytest.mark.parametrize("family, kw, way", [
-    ("siren", {}, "batched"),
+    ("siren", {}, "fused"),                             # the hand-worked step (inrlab.sweep.fused)
+    ("siren", {"depth": 2, "gray": False}, "fused"),    # two hidden layers, three channels
+    ("relu_pe", {"pe_freqs": 2}, "fused"),              # a shared encoding, ReLU
     ("ff", {"mapping_size": 8}, "batched"),             # a per-member buffer (B) in the batch
     ("wire", {}, "batched"),                            # complex layers
     ("siren", {"factorize": True}, "vmap"),             # RWF's parametrization: vmap
     ("ff", {"mapping_size": 8, "sigmoid": True}, "vmap"),  # an output map the batch lacks
 ])
 def test_stacked_seeds_equal_separate_fits(family, kw, way):
-    sig = signals.split_every_other(signals.image("camera", size=16, gray=True))
+    kw = {"depth": 1, **kw}
+    sig = signals.split_every_other(signals.image("camera", size=16, gray=kw.pop("gray", True)))
     seeds, steps = [0, 1, 2], 15
-    stacked = [models.build(family, signal=sig, width=16, depth=1, seed=s, **kw) for s in seeds]
+    stacked = [models.build(family, signal=sig, width=16, seed=s, **kw) for s in seeds]
     histories = fit_stacked(stacked, sig, steps)
     assert {h.config["stacked_with"] for h in histories} == {way}
     for s, h in zip(seeds, histories):
-        alone = models.build(family, signal=sig, width=16, depth=1, seed=s, **kw)
+        alone = models.build(family, signal=sig, width=16, seed=s, **kw)
         ref = fit(alone, sig, steps=steps, seed=s, progress=False)
         assert h.loss == pytest.approx(ref.loss, rel=1e-5)
         assert h.final["psnr"] == pytest.approx(ref.final["psnr"], abs=1e-4)
         assert h.final["psnr_heldout"] == pytest.approx(ref.final["psnr_heldout"], abs=1e-4)
     assert histories[0].loss[-1] < histories[0].loss[0]
     assert histories[0].loss != histories[1].loss  # the members are different seeds
+
+
+@pytest.mark.parametrize("family, kw", [("siren", {"depth": 2}), ("relu_pe", {"depth": 2, "pe_freqs": 3})])
+@pytest.mark.parametrize("own_targets", [False, True])
+def test_fused_step_gradients_are_the_textbook_ones_over_chunks(family, kw, own_targets):
+    """The hand-worked stacked step (inrlab.sweep.fused) in 7 point chunks, the last one short:
+    its losses and every layer's gradients are those of the members' textbook forwards in
+    float64 (autograd), to float32 rounding."""
+    import copy
+
+    from inrlab.sweep.fused import FusedStep, fusable
+    from inrlab.sweep.stacked import _Batched
+
+    sig = signals.image("astronaut", size=20, keep_aspect=False)   # 400 points, 3 channels
+    built = [models.build(family, signal=sig, width=12, seed=s, **kw) for s in range(3)]
+    stack = _Batched(built)
+    assert fusable(stack, sig.coords)
+    targets = torch.rand(3, *sig.values.shape, generator=torch.Generator().manual_seed(0)) if own_targets else None
+    step = FusedStep(stack, sig.coords, sig.values if targets is None else targets, chunk=64)
+    assert len(step.spans) == 7 and step.spans[-1] == (384, 400)
+    losses = step()
+    for k, m in enumerate(built):
+        ref = copy.deepcopy(m).double()
+        y = (sig.values if targets is None else targets[k]).double()
+        loss = ((ref.forward_reference(sig.coords.double()) - y) ** 2).mean()
+        loss.backward()
+        assert losses[k].item() == pytest.approx(loss.item(), rel=1e-5)
+        for mine, theirs in zip(stack.leaves(), ref.parameters()):
+            err = (mine.grad[k].double() - theirs.grad).abs().max() / theirs.grad.abs().max()
+            assert err < 2e-5, (k, tuple(theirs.shape), err.item())
+
+
+def test_fused_step_is_only_taken_where_it_holds():
+    """SIREN and ReLU members on a float32 CPU take the hand-worked step; another activation,
+    a per-member encoding or float64 weights keep autograd (stacked._Batched)."""
+    from inrlab.sweep.fused import fusable
+    from inrlab.sweep.stacked import _Batched
+
+    sig = signals.image("camera", size=8, gray=True)
+    def stack(family, **kw):
+        return _Batched([models.build(family, signal=sig, width=8, depth=1, seed=s, **kw) for s in range(2)])
+    assert fusable(stack("siren"), sig.coords) and fusable(stack("relu"), sig.coords)
+    assert not fusable(stack("finer"), sig.coords) and not fusable(stack("gauss"), sig.coords)
+    assert not fusable(stack("ff", mapping_size=4), sig.coords)     # B drawn per member
+    assert not fusable(stack("siren"), sig.coords.double())
+    doubled = stack("siren")
+    doubled.layers.double()
+    assert not fusable(doubled, sig.coords)
 
 
 def _octaves16(octaves=(1, 2, 4)):
@@ -370,7 +422,13 @@ def test_stacked_bench_row_times_a_member_step_alone_and_stacked(monkeypatch):
     assert r["speedup"] == pytest.approx(r["sequential_s"] / r["stacked_s"])
     assert r["member_step_alone_s"] > 0 and r["member_step_stacked_s"] > 0
     assert r["fit_s_per_step"] == pytest.approx(r["sequential_s"] / 6)
+    # the floor leaves out most of a step's work, so the stacked share cannot beat it
+    assert 0 < r["member_step_floor_s"] < r["member_step_stacked_s"]
+    assert r["member_step_budget_3x_s"] == pytest.approx(r["fit_s_per_step"] / 3)
     monkeypatch.setattr(sb, "stacked_row", lambda **kw: {**r, "case": "seeds"})
-    first, second = CASES["sweep_stacked"].run({"quick": True, "device": "cpu"})
+    first, second, third = CASES["sweep_stacked"].run({"quick": True, "device": "cpu"})
     assert first["row"] == "seeds" and first["speedup"] == pytest.approx(r["speedup"])
     assert second["fast_s"] == r["member_step_stacked_s"] and second["slow_s"] == r["member_step_alone_s"]
+    assert third["fast_s"] == r["member_step_floor_s"] and third["slow_s"] == r["member_step_budget_3x_s"]
+    monkeypatch.setattr(sb, "stacked_row", lambda **kw: {**r, "case": "seeds", "member_step_floor_s": None})
+    assert len(CASES["sweep_stacked"].run({"quick": True, "device": "cpu"})) == 2   # no floor off the CPU

@@ -8,7 +8,8 @@ pool sized to the cores) or on Ray, resumable, with a results table and a summar
 is the same from the command line; `run_trials(trials, signal=...)` runs trials on in-memory
 Signals from Python (one, or a list: the notebooks' sweeps; `api`). See `spec` for the spec's keys, `engine`
 for the results table and backends, `stacked` for the runs of one model shape (its seeds, and its targets on
-one coordinate grid) trained as one stacked model.
+one coordinate grid) trained as one stacked model (`fused`: the hand-worked step SIREN and ReLU stacks take
+on a CPU).
 """
 
 from .api import check_trials, run_trials

@@ -58,10 +58,45 @@ def stacked_row(seeds: int = 8, steps: int = 200, size: int = 64, device: str = 
     step, _ = stacked_step(built, [on] * seeds, 1e-4, adam_settings(built[0]))
     share = time_fn(step, dev) / seeds
     alone = _step_seconds(build(0), on.coords, on.values, {"device": dev, "min_time": 0.5})
+    floor = member_floor(built[0].dims, seeds, on.coords.shape[0], dev) if dev.type == "cpu" else None
     return {"case": f"sweep: {seeds} seeds SIREN 2x64 at {size}^2, {steps} steps, stacked vs sequential",
             "sequential_s": sequential, "stacked_s": stacked, "speedup": sequential / stacked,
             "member_step_alone_s": alone, "member_step_stacked_s": share,
-            "fit_s_per_step": sequential / (seeds * steps)}
+            "fit_s_per_step": sequential / (seeds * steps), "member_step_floor_s": floor,
+            "member_step_budget_3x_s": sequential / (3 * seeds * steps)}
+
+
+def member_floor(dims, members: int, points: int, device) -> float:
+    """What one member's training step cannot go below, as its share of a stacked step of
+    `members` on `points`: each hidden-to-hidden matmul three times (forward, input gradient,
+    weight gradient) and a sine and a cosine of every hidden output, each once, timed as the
+    fused step runs them (channels last, L2-sized point chunks, out= buffers). Everything else
+    a step does (the thin input and output layers, the loss, the multiplies of the chain
+    rule, bias sums, Adam) is left out, so no step can be this fast."""
+    import torch
+
+    from ..bench.core import time_fn
+    from .fused import CHUNK_ELEMENTS
+
+    widths = list(dims[1:-1])
+    n = min(points, max(64, CHUNK_ELEMENTS // (members * max(widths))))
+    chunks = -(-points // n)
+    zs = [torch.randn(members, n, w, device=device) for w in widths]
+    outs = [torch.empty_like(z) for z in zs]
+    square = [(i, torch.randn(members, b, a, device=device) / a ** 0.5, torch.empty(members, a, b, device=device))
+              for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
+
+    def ops():
+        for _ in range(chunks):
+            for z, o in zip(zs, outs):
+                torch.sin(z, out=o)
+                torch.cos(z, out=o)
+            for i, w, dw in square:
+                torch.bmm(zs[i], w.transpose(1, 2), out=outs[i + 1])   # forward
+                torch.bmm(zs[i + 1], w, out=outs[i])                   # input gradient
+                torch.bmm(zs[i].transpose(1, 2), zs[i + 1], out=dw)    # weight gradient
+
+    return time_fn(ops, device) / members
 
 
 def targets_row(octaves=(1, 2, 4, 8, 16), steps: int = 300, size: int = 64, device: str = "cpu") -> dict:
@@ -104,9 +139,15 @@ def pool_row(trials: int = 12, steps: int = 150, workers: int = 2) -> dict:
 def _stacked_case(ctx):
     r = stacked_row(steps=50 if ctx["quick"] else 200, device=str(ctx["device"]))
     # where the speed-up comes from: a member's share of a stacked step against its step alone
-    return [_ratio(r["case"], r["stacked_s"], r["sequential_s"]),
+    rows = [_ratio(r["case"], r["stacked_s"], r["sequential_s"]),
             _ratio("  one member's training step: its share of a stacked step vs alone",
                    r["member_step_stacked_s"], r["member_step_alone_s"], fit_s_per_step=r["fit_s_per_step"])]
+    if r["member_step_floor_s"] is not None:
+        # x below 1: the 3x target asks for a member step faster than its matmuls and sines alone
+        rows.append(_ratio("  a member step's floor vs what 3x allows it (fit() time / 3)",
+                           r["member_step_floor_s"], r["member_step_budget_3x_s"],
+                           stacked_share_to_floor=r["member_step_stacked_s"] / r["member_step_floor_s"]))
+    return rows
 
 
 @case("sweep_stacked_targets", "sweep",

@@ -16,7 +16,11 @@ its own signal (held-out included).
 
 Only families whose points are independent (`pointwise`) and that offer `forward_reference`
 stack; anything else, a mini-batch, or a forward that vmap refuses trains with `fit()`.
-History.config["stacked_with"] says which way a stack ran ("batched" or "vmap").
+SIREN and ReLU(+PE) stacks on a float32 CPU go one step further: their batched layers take a
+training step whose gradients are worked out by hand in cache-sized point chunks
+(`inrlab.sweep.fused`, the same gradients to float rounding, at a fraction of autograd's
+memory traffic). History.config["stacked_with"] says which way a stack ran ("fused",
+"batched" or "vmap").
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from torch import nn
 from ..defaults import adam_settings
 from ..errors import InrlabError
 from ..models.layers import run_batched
+from .fused import FusedStep, fusable
 from ..train import History, evaluate, final_ssim, make_optimizer, resolve_device
 
 
@@ -65,6 +70,8 @@ class _Batched:
     """The members as one batch of the family's own batched layers (`batched()`: the parts an
     ensemble runs its members with, fused activations and w0 folded as in `fit()`), on the
     shared coordinates, channels first. Member k's tensors are the batched ones at [k]."""
+
+    way = "batched"   # "fused" once `stacked_step` gives it the hand-worked step
 
     def __init__(self, models):
         parts = models[0].batched()
@@ -123,6 +130,8 @@ def _batchable(model) -> bool:
 
 class _Vmapped:
     """The members' textbook forwards (`forward_reference`) under one vmap, outputs (G, N, C)."""
+
+    way = "vmap"
 
     def __init__(self, models):
         self.models = models
@@ -189,6 +198,17 @@ def stacked_step(models: list, data: list, lr: float, adam: dict):
     if batched:
         target = target.transpose(-1, -2)
 
+    if batched and fusable(stack, coords):   # SIREN or ReLU on a CPU: the hand-worked step
+        stack.way = "fused"
+        fused = FusedStep(stack, coords, target.transpose(-1, -2))
+
+        def step() -> torch.Tensor:
+            per_member = fused()
+            opt.step()
+            return per_member
+
+        return step, stack
+
     def step() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
         per_member = ((stack(coords).float() - target) ** 2).mean(dim=(1, 2))
@@ -215,7 +235,6 @@ def fit_stacked(models: list, signal, steps: int, lr: float | None = None, *, de
     lr_from = "family" if lr is None else "argument"
     lr = own["lr"] if lr is None else float(lr)
     step, stack = stacked_step(models, data, lr, own)
-    batched = isinstance(stack, _Batched)
     losses = []
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -231,7 +250,7 @@ def fit_stacked(models: list, signal, steps: int, lr: float | None = None, *, de
                             "lr": lr, "betas": list(own["betas"]), "eps": own["eps"], "lr_from": lr_from,
                             "batch_size": None, "seed": (getattr(m, "config", None) or {}).get("seed"),
                             "device": str(dev), "stacked": len(models),
-                            "stacked_with": "batched" if batched else "vmap"})
+                            "stacked_with": stack.way})
         h.step = list(range(1, steps + 1))
         h.loss = losses[i]
         h.eval_step, h.seconds = [steps], [seconds]
