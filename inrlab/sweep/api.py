@@ -27,7 +27,7 @@ import json
 from pathlib import Path
 
 from ..errors import InrlabError
-from .spec import Spec, _fit_value, _seeds, _trial, check_resources, config_hash, default_jobs
+from .spec import Spec, _fit_value, _seeds, _trial, check_resources, config_hash
 
 # fit() arguments a trial's config already sets, or that cannot travel to a worker as data.
 _OWN = ("model", "signal", "steps", "lr", "batch_size", "seed", "device", "progress", "callbacks",
@@ -85,6 +85,11 @@ def check_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch
                  **fit_kw) -> list[dict]:
     """The resolved configs (signals x trials x seeds) of `run_trials`, or one InrlabError
     naming the key."""
+    return _resolve(trials, signal, seeds, steps, lr, batch_size, fit_kw)[0]
+
+
+def _resolve(trials, signal, seeds, steps, lr, batch_size, fit_kw) -> tuple[list[dict], dict]:
+    """(configs, the Signals by digest): each signal's key (and digest) worked out once."""
     try:
         if isinstance(trials, dict) or not isinstance(trials, (list, tuple)) or not trials:
             raise InrlabError("sweep spec: 'trials' must be a non-empty list of mappings "
@@ -100,9 +105,10 @@ def check_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch
     except InrlabError as e:
         raise _api_error(e) from None
     extra = _fit_kw(fit_kw)
-    keys = [signal_key(s) for s in _signal_list(signal)]
-    return [{"signal": sig, **base, **({"fit": extra} if extra else {}), "seed": seed}
-            for sig in keys for base in bases for seed in seeds]
+    keyed = [(signal_key(s), s) for s in _signal_list(signal)]
+    configs = [{"signal": key, **base, **({"fit": extra} if extra else {}), "seed": seed}
+               for key, _ in keyed for base in bases for seed in seeds]
+    return configs, {key["digest"]: s for key, s in keyed}   # what run_task looks configs up in
 
 
 def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_size=None,
@@ -119,15 +125,14 @@ def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_s
     cores) or 'ray' (`address`: a cluster, 'auto' the running one; None starts a local one).
     out: a folder for results.jsonl / summary.json (resumable); None writes nothing.
     fit_kw: further fit() arguments for every trial (schedule, eval_every, ...)."""
-    from .engine import Table, _local, _ray, check_backend, summarize
+    from .engine import Table, check_backend, drive
     from .trial import tasks_for
 
     check_backend(backend, jobs, address, who="run_trials")
     if not isinstance(stack, bool):
         raise InrlabError(f"run_trials: 'stack' must be True or False, got {stack!r}")
     res = check_resources(resources, who="run_trials")
-    configs = check_trials(trials, signal=signal, seeds=seeds, steps=steps, lr=lr,
-                           batch_size=batch_size, **fit_kw)
+    configs, data = _resolve(trials, signal, seeds, steps, lr, batch_size, fit_kw)
     hashes = [config_hash(c) for c in configs]
     rows: dict[str, dict] = {}
     table = None
@@ -143,39 +148,7 @@ def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_s
         if h not in seen:  # a trial listed twice trains once
             seen.add(h)
             todo.append(c)
-    tasks = tasks_for(todo, stack)
     spec = Spec(trials=todo, device=device, stack=stack, resources=res)
-    data = {signal_key(s)["digest"]: s for s in _signal_list(signal)}  # what run_task looks configs up in
-
-    from tqdm.auto import tqdm
-
-    if show_progress is None:  # a bar where someone watches: JupyterLab or a terminal (inrlab.progress)
-        from .. import progress
-
-        show_progress = progress.enabled()
-    bar = tqdm(total=len(todo), desc="trials", disable=not show_progress, mininterval=0.5)
-
-    def on_rows(new):
-        for r in new:
-            r = {"hash": config_hash(r["config"]), **r}
-            rows[r["hash"]] = r
-            if table is not None:
-                table.append(r)
-
-    def progress(n, running=None):
-        bar.update(n)
-
-    try:
-        if backend == "local":
-            n = jobs or default_jobs(len(tasks))
-            _local(tasks, spec, n, on_rows, progress, data)
-        else:
-            _ray(tasks, spec, jobs, address, on_rows, progress, data)
-    finally:
-        bar.close()
-        if table is not None:
-            from ..atomic import atomic_write_json
-            from .engine import SUMMARY
-
-            atomic_write_json(out / SUMMARY, summarize(table.rows))
+    drive(tasks_for(todo, stack), spec, table, backend=backend, jobs=jobs, address=address, desc="trials",
+          show_progress=show_progress, on_row=lambda r: rows.__setitem__(r["hash"], r), signal=data)
     return [rows[h] for h in hashes]

@@ -49,7 +49,8 @@ class Table:
     """The append-only results table of one sweep folder."""
 
     def __init__(self, out):
-        self.path = Path(out) / RESULTS
+        self.out = Path(out)
+        self.path = self.out / RESULTS
         self.rows = read_rows(out)
         self._text = "".join(json.dumps(r) + "\n" for r in self.rows)
 
@@ -188,6 +189,50 @@ def check_backend(backend, jobs, address, *, who: str | None = None) -> None:
                           else "--address joins a Ray cluster; add --backend ray")
 
 
+def drive(tasks, spec: Spec, table: "Table | None", *, backend: str, jobs: int | None, address: str | None,
+          desc: str, show_progress: bool | None, on_row: Callable[[dict], object] | None = None,
+          signal=None) -> dict:
+    """Run `tasks` on the backend behind a progress bar (done / running / failed), each row
+    hashed, appended to `table` (None: kept in memory only) and shown to `on_row` as it comes
+    back; the table's summary is written even when the run stops. Returns {'run', 'failed',
+    'summary'} (summary None without a table).
+    signal: the in-memory Signals by digest (`run_trials`), or None (the spec's sources)."""
+    from tqdm.auto import tqdm
+
+    from .. import progress as progress_mod
+
+    enabled = progress_mod.enabled() if show_progress is None else show_progress
+    bar = tqdm(total=sum(len(t) for t in tasks), desc=desc, disable=not enabled, mininterval=0.5)
+    counts = {"run": 0, "failed": 0, "summary": None}
+
+    def on_rows(rows):
+        for r in rows:
+            r = {"hash": config_hash(r["config"]), **r}
+            if table is not None:
+                table.append(r)
+            counts["run"] += 1
+            counts["failed"] += r["status"] != "ok"
+            if on_row is not None:
+                on_row(r)
+
+    def progress(n, running=None):
+        bar.update(n)
+        bar.set_postfix(done=counts["run"] - counts["failed"], failed=counts["failed"],
+                        running=running if running is not None else "-")
+
+    try:
+        if backend == "local":
+            _local(tasks, spec, jobs or default_jobs(len(tasks)), on_rows, progress, signal)
+        else:
+            _ray(tasks, spec, jobs, address, on_rows, progress, signal)
+    finally:
+        bar.close()
+        if table is not None:
+            counts["summary"] = summarize(table.rows)
+            atomic_write_json(table.out / SUMMARY, counts["summary"])
+    return counts
+
+
 def run_sweep(spec, out, *, backend: str = "local", address: str | None = None,
               jobs: int | None = None, show_progress: bool | None = None,
               on_row: Callable[[dict], object] | None = None) -> dict:
@@ -203,37 +248,7 @@ def run_sweep(spec, out, *, backend: str = "local", address: str | None = None,
     done = table.done()
     todo = [c for c in spec.trials if config_hash(c) not in done]
     skipped = len(spec.trials) - len(todo)
-    tasks = tasks_for(todo, spec.stack)
-    counts = {"run": 0, "failed": 0}
-
-    from .. import progress as progress_mod
-    from tqdm.auto import tqdm
-
-    enabled = progress_mod.enabled() if show_progress is None else show_progress
-    bar = tqdm(total=len(todo), desc="sweep", disable=not enabled, mininterval=0.5)
-
-    def on_rows(rows):
-        for r in rows:
-            r = {"hash": config_hash(r["config"]), **r}
-            table.append(r)
-            counts["run"] += 1
-            counts["failed"] += r["status"] != "ok"
-            if on_row is not None:
-                on_row(r)
-
-    def progress(n, running=None):
-        bar.update(n)
-        bar.set_postfix(done=counts["run"] - counts["failed"], failed=counts["failed"],
-                        running=running if running is not None else "-")
-
-    try:
-        if backend == "local":
-            _local(tasks, spec, jobs or default_jobs(len(tasks)), on_rows, progress)
-        else:
-            _ray(tasks, spec, jobs, address, on_rows, progress)
-    finally:
-        bar.close()
-        summary = summarize(table.rows)
-        atomic_write_json(out / SUMMARY, summary)
-    return {"summary": summary, "run": counts["run"], "skipped": skipped, "failed": counts["failed"],
+    counts = drive(tasks_for(todo, spec.stack), spec, table, backend=backend, jobs=jobs, address=address,
+                   desc="sweep", show_progress=show_progress, on_row=on_row)
+    return {"summary": counts["summary"], "run": counts["run"], "skipped": skipped, "failed": counts["failed"],
             "out": str(out)}
