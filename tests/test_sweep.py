@@ -411,15 +411,29 @@ def test_sweep_bench_rows_are_registered_as_ratio_cases(monkeypatch):
     monkeypatch.setattr(sb, "targets_row", lambda **kw: seen.update(kw) or {
         "case": "octaves", "sequential_s": 3.0, "stacked_s": 1.5, "speedup": 2.0})
     (row,) = CASES["sweep_stacked_targets"].run({"quick": True, "device": "cpu"})
-    assert seen == {"steps": 50, "device": "cpu"} and row["row"] == "octaves" and row["speedup"] == pytest.approx(2.0)
+    assert seen == {"steps": 50, "device": "cpu", "repeats": 1} and row["row"] == "octaves"
+    assert row["speedup"] == pytest.approx(2.0)
+    CASES["sweep_stacked_targets"].run({"quick": False, "device": "cpu"})
+    assert seen == {"steps": 300, "device": "cpu", "repeats": 3}   # the full bench: best of 3 rounds
+
+
+def test_best_of_interleaves_the_runs_and_keeps_every_time(monkeypatch):
+    import inrlab.sweep.bench as sb
+
+    order, clock = [], iter(range(100))
+    monkeypatch.setattr(sb.time, "perf_counter", lambda: next(clock))
+    times = sb._best_of(3, lambda: order.append("a"), lambda: order.append("b"))
+    assert order == ["a", "b"] * 3 and times == [[1, 1, 1], [1, 1, 1]]
 
 
 def test_stacked_bench_row_times_a_member_step_alone_and_stacked(monkeypatch):
     import inrlab.sweep.bench as sb
     from inrlab.bench import CASES
 
-    r = sb.stacked_row(seeds=2, steps=3, size=16)
+    r = sb.stacked_row(seeds=2, steps=3, size=16, repeats=2)
     assert r["speedup"] == pytest.approx(r["sequential_s"] / r["stacked_s"])
+    assert len(r["sequential_runs_s"]) == len(r["stacked_runs_s"]) == 2   # each side's best of 2 rounds
+    assert r["sequential_s"] == min(r["sequential_runs_s"]) and r["stacked_s"] == min(r["stacked_runs_s"])
     assert r["member_step_alone_s"] > 0 and r["member_step_stacked_s"] > 0
     assert r["fit_s_per_step"] == pytest.approx(r["sequential_s"] / 6)
     # the floor leaves out most of a step's work, so the stacked share cannot beat it

@@ -30,7 +30,19 @@ def _warm_up(*runs) -> None:
         run()
 
 
-def stacked_row(seeds: int = 8, steps: int = 200, size: int = 64, device: str = "cpu") -> dict:
+def _best_of(repeats: int, *runs) -> list[list[float]]:
+    """Each run's seconds over `repeats` rounds, the runs interleaved within a round (so a slow
+    spell of the machine falls on both sides, not on one); the rows quote each side's best."""
+    times = [[] for _ in runs]
+    for _ in range(repeats):
+        for run, t in zip(runs, times):
+            start = time.perf_counter()
+            run()
+            t.append(time.perf_counter() - start)
+    return times
+
+
+def stacked_row(seeds: int = 8, steps: int = 200, size: int = 64, device: str = "cpu", repeats: int = 3) -> dict:
     """The sweep and, to say where its speed-up comes from, one member's training step timed
     alone (fit()'s own step) and as its share of one stacked step (`stacked_step`)."""
     import torch
@@ -45,13 +57,14 @@ def stacked_row(seeds: int = 8, steps: int = 200, size: int = 64, device: str = 
     build = lambda s: models.build("siren", signal=sig, width=64, depth=1, seed=s)
     _warm_up(lambda: fit(build(0), sig, steps=2, device=device, progress=False),
              lambda: fit_stacked([build(0), build(1)], sig, 2, device=device))
-    t = time.perf_counter()
-    for s in range(seeds):
-        fit(build(s), sig, steps=steps, seed=s, device=device, progress=False, eval_every=steps)
-    sequential = time.perf_counter() - t
-    t = time.perf_counter()
-    fit_stacked([build(s) for s in range(seeds)], sig, steps, device=device)
-    stacked = time.perf_counter() - t
+
+    def one_by_one():
+        for s in range(seeds):
+            fit(build(s), sig, steps=steps, seed=s, device=device, progress=False, eval_every=steps)
+
+    runs = _best_of(repeats, one_by_one,
+                    lambda: fit_stacked([build(s) for s in range(seeds)], sig, steps, device=device))
+    sequential, stacked = (min(t) for t in runs)
     dev = resolve_device(device)
     on = sig.to(dev)
     built = [build(s).to(dev) for s in range(seeds)]
@@ -61,7 +74,7 @@ def stacked_row(seeds: int = 8, steps: int = 200, size: int = 64, device: str = 
     floor = member_floor(built[0].dims, seeds, on.coords.shape[0], dev) if dev.type == "cpu" else None
     return {"case": f"sweep: {seeds} seeds SIREN 2x64 at {size}^2, {steps} steps, stacked vs sequential",
             "sequential_s": sequential, "stacked_s": stacked, "speedup": sequential / stacked,
-            "member_step_alone_s": alone, "member_step_stacked_s": share,
+            "sequential_runs_s": runs[0], "stacked_runs_s": runs[1], "member_step_alone_s": alone, "member_step_stacked_s": share,
             "fit_s_per_step": sequential / (seeds * steps), "member_step_floor_s": floor,
             "member_step_budget_3x_s": sequential / (3 * seeds * steps)}
 
@@ -99,7 +112,8 @@ def member_floor(dims, members: int, points: int, device) -> float:
     return time_fn(ops, device) / members
 
 
-def targets_row(octaves=(1, 2, 4, 8, 16), steps: int = 300, size: int = 64, device: str = "cpu") -> dict:
+def targets_row(octaves=(1, 2, 4, 8, 16), steps: int = 300, size: int = 64, device: str = "cpu",
+                repeats: int = 3) -> dict:
     from .. import models, signals
     from ..train import fit
     from .stacked import fit_stacked
@@ -108,15 +122,16 @@ def targets_row(octaves=(1, 2, 4, 8, 16), steps: int = 300, size: int = 64, devi
     build = lambda s: models.build("relu", signal=s, width=64, depth=2, seed=0)
     _warm_up(lambda: fit(build(sigs[0]), sigs[0], steps=2, lr=1e-3, device=device, progress=False),
              lambda: fit_stacked([build(s) for s in sigs[:2]], sigs[:2], 2, 1e-3, device=device))
-    t = time.perf_counter()
-    for s in sigs:
-        fit(build(s), s, steps=steps, lr=1e-3, seed=0, device=device, progress=False, eval_every=steps)
-    sequential = time.perf_counter() - t
-    t = time.perf_counter()
-    fit_stacked([build(s) for s in sigs], sigs, steps, 1e-3, device=device)
-    stacked = time.perf_counter() - t
+
+    def one_by_one():
+        for s in sigs:
+            fit(build(s), s, steps=steps, lr=1e-3, seed=0, device=device, progress=False, eval_every=steps)
+
+    runs = _best_of(repeats, one_by_one, lambda: fit_stacked([build(s) for s in sigs], sigs, steps, 1e-3, device=device))
+    sequential, stacked = (min(t) for t in runs)
     return {"case": f"sweep: {len(sigs)} Perlin octaves ReLU 64x2 at {size}^2, {steps} steps, stacked vs sequential",
-            "sequential_s": sequential, "stacked_s": stacked, "speedup": sequential / stacked}
+            "sequential_s": sequential, "stacked_s": stacked, "speedup": sequential / stacked,
+            "sequential_runs_s": runs[0], "stacked_runs_s": runs[1]}
 
 
 def pool_row(trials: int = 12, steps: int = 150, workers: int = 2) -> dict:
@@ -137,7 +152,7 @@ def pool_row(trials: int = 12, steps: int = 150, workers: int = 2) -> dict:
 
 @case("sweep_stacked", "sweep", note="8 seeds of a SIREN 2x64 at 64^2: one stacked model vs 8 sequential fit()s")
 def _stacked_case(ctx):
-    r = stacked_row(steps=50 if ctx["quick"] else 200, device=str(ctx["device"]))
+    r = stacked_row(steps=50 if ctx["quick"] else 200, device=str(ctx["device"]), repeats=1 if ctx["quick"] else 3)
     # where the speed-up comes from: a member's share of a stacked step against its step alone
     rows = [_ratio(r["case"], r["stacked_s"], r["sequential_s"]),
             _ratio("  one member's training step: its share of a stacked step vs alone",
@@ -153,7 +168,7 @@ def _stacked_case(ctx):
 @case("sweep_stacked_targets", "sweep",
       note="notebook 01's quick fits: a ReLU 64x2 on 5 Perlin octaves at 64^2, one stacked model vs 5 fit()s")
 def _targets_case(ctx):
-    r = targets_row(steps=50 if ctx["quick"] else 300, device=str(ctx["device"]))
+    r = targets_row(steps=50 if ctx["quick"] else 300, device=str(ctx["device"]), repeats=1 if ctx["quick"] else 3)
     return [_ratio(r["case"], r["stacked_s"], r["sequential_s"])]
 
 
@@ -171,7 +186,7 @@ def main(argv=None) -> int:
     rows = [stacked_row(steps=args.steps), targets_row(steps=args.steps),
             pool_row(steps=max(1, args.steps * 3 // 4))]
     for r in rows:
-        print(f"{r['case']}: {r['speedup']:.2f}x ({', '.join(f'{k} {v:.1f}' for k, v in r.items() if k.endswith('_s'))})")
+        print(f"{r['case']}: {r['speedup']:.2f}x ({', '.join(f'{k} {v:.1f}' for k, v in r.items() if k.endswith('_s') and isinstance(v, float))})")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
