@@ -409,10 +409,11 @@ def test_sweep_bench_rows_are_registered_as_ratio_cases(monkeypatch):
     assert CASES["sweep_stacked_targets"].quick
     seen = {}
     monkeypatch.setattr(sb, "targets_row", lambda **kw: seen.update(kw) or {
-        "case": "octaves", "sequential_s": 3.0, "stacked_s": 1.5, "speedup": 2.0})
+        "case": "octaves", "sequential_s": 3.0, "stacked_s": 1.5, "speedup": 2.0,
+        "sequential_runs_s": [3.0, 3.2], "stacked_runs_s": [1.6, 1.5]})
     (row,) = CASES["sweep_stacked_targets"].run({"quick": True, "device": "cpu"})
     assert seen == {"steps": 50, "device": "cpu", "repeats": 1} and row["row"] == "octaves"
-    assert row["speedup"] == pytest.approx(2.0)
+    assert row["speedup"] == pytest.approx(2.0) and row["sequential_runs_s"] == [3.0, 3.2]
     CASES["sweep_stacked_targets"].run({"quick": False, "device": "cpu"})
     assert seen == {"steps": 300, "device": "cpu", "repeats": 3}   # the full bench: best of 3 rounds
 
@@ -442,6 +443,7 @@ def test_stacked_bench_row_times_a_member_step_alone_and_stacked(monkeypatch):
     monkeypatch.setattr(sb, "stacked_row", lambda **kw: {**r, "case": "seeds"})
     first, second, third = CASES["sweep_stacked"].run({"quick": True, "device": "cpu"})
     assert first["row"] == "seeds" and first["speedup"] == pytest.approx(r["speedup"])
+    assert first["stacked_runs_s"] == r["stacked_runs_s"]
     assert second["fast_s"] == r["member_step_stacked_s"] and second["slow_s"] == r["member_step_alone_s"]
     assert third["fast_s"] == r["member_step_floor_s"] and third["slow_s"] == r["member_step_budget_3x_s"]
     monkeypatch.setattr(sb, "stacked_row", lambda **kw: {**r, "case": "seeds", "member_step_floor_s": None})

@@ -154,7 +154,8 @@ def pool_row(trials: int = 12, steps: int = 150, workers: int = 2) -> dict:
 def _stacked_case(ctx):
     r = stacked_row(steps=50 if ctx["quick"] else 200, device=str(ctx["device"]), repeats=1 if ctx["quick"] else 3)
     # where the speed-up comes from: a member's share of a stacked step against its step alone
-    rows = [_ratio(r["case"], r["stacked_s"], r["sequential_s"]),
+    rows = [_ratio(r["case"], r["stacked_s"], r["sequential_s"], stacked_runs_s=r["stacked_runs_s"],
+                   sequential_runs_s=r["sequential_runs_s"]),
             _ratio("  one member's training step: its share of a stacked step vs alone",
                    r["member_step_stacked_s"], r["member_step_alone_s"], fit_s_per_step=r["fit_s_per_step"])]
     if r["member_step_floor_s"] is not None:
@@ -169,7 +170,8 @@ def _stacked_case(ctx):
       note="notebook 01's quick fits: a ReLU 64x2 on 5 Perlin octaves at 64^2, one stacked model vs 5 fit()s")
 def _targets_case(ctx):
     r = targets_row(steps=50 if ctx["quick"] else 300, device=str(ctx["device"]), repeats=1 if ctx["quick"] else 3)
-    return [_ratio(r["case"], r["stacked_s"], r["sequential_s"])]
+    return [_ratio(r["case"], r["stacked_s"], r["sequential_s"], stacked_runs_s=r["stacked_runs_s"],
+                   sequential_runs_s=r["sequential_runs_s"])]
 
 
 @case("sweep_pool", "sweep", quick=False, note="12 trials: local backend, 2 worker processes vs one process")
