@@ -177,6 +177,9 @@ def test_fused_step_is_only_taken_where_it_holds():
     doubled = stack("siren")
     doubled.layers.double()
     assert not fusable(doubled, sig.coords)
+    trained = stack("relu")   # an encoding that learns is encoded once by the fused step: not for it
+    trained.encoding.scale = torch.nn.Parameter(torch.ones(()))
+    assert not fusable(trained, sig.coords)
 
 
 def _octaves16(octaves=(1, 2, 4)):

@@ -74,7 +74,8 @@ def stacked_row(seeds: int = 8, steps: int = 200, size: int = 64, device: str = 
     floor = member_floor(built[0].dims, seeds, on.coords.shape[0], dev) if dev.type == "cpu" else None
     return {"case": f"sweep: {seeds} seeds SIREN 2x64 at {size}^2, {steps} steps, stacked vs sequential",
             "sequential_s": sequential, "stacked_s": stacked, "speedup": sequential / stacked,
-            "sequential_runs_s": runs[0], "stacked_runs_s": runs[1], "member_step_alone_s": alone, "member_step_stacked_s": share,
+            "sequential_runs_s": runs[0], "stacked_runs_s": runs[1],
+            "member_step_alone_s": alone, "member_step_stacked_s": share,
             "fit_s_per_step": sequential / (seeds * steps), "member_step_floor_s": floor,
             "member_step_budget_3x_s": sequential / (3 * seeds * steps)}
 
@@ -127,7 +128,8 @@ def targets_row(octaves=(1, 2, 4, 8, 16), steps: int = 300, size: int = 64, devi
         for s in sigs:
             fit(build(s), s, steps=steps, lr=1e-3, seed=0, device=device, progress=False, eval_every=steps)
 
-    runs = _best_of(repeats, one_by_one, lambda: fit_stacked([build(s) for s in sigs], sigs, steps, 1e-3, device=device))
+    runs = _best_of(repeats, one_by_one,
+                    lambda: fit_stacked([build(s) for s in sigs], sigs, steps, 1e-3, device=device))
     sequential, stacked = (min(t) for t in runs)
     return {"case": f"sweep: {len(sigs)} Perlin octaves ReLU 64x2 at {size}^2, {steps} steps, stacked vs sequential",
             "sequential_s": sequential, "stacked_s": stacked, "speedup": sequential / stacked,
@@ -188,7 +190,8 @@ def main(argv=None) -> int:
     rows = [stacked_row(steps=args.steps), targets_row(steps=args.steps),
             pool_row(steps=max(1, args.steps * 3 // 4))]
     for r in rows:
-        print(f"{r['case']}: {r['speedup']:.2f}x ({', '.join(f'{k} {v:.1f}' for k, v in r.items() if k.endswith('_s') and isinstance(v, float))})")
+        seconds = ", ".join(f"{k} {v:.1f}" for k, v in r.items() if k.endswith("_s") and isinstance(v, float))
+        print(f"{r['case']}: {r['speedup']:.2f}x ({seconds})")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

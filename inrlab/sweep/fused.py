@@ -19,7 +19,7 @@ tests/test_sweep.py against autograd, over several chunks, and stacked fits agai
 ones).
 
 It runs when every member's batched parts are the family's plain MLP (SIREN's sine or the
-ReLU family's ReLU, an encoding with nothing per member, float32 on a CPU); anything else
+ReLU family's ReLU, an encoding with nothing per member and nothing to train, float32 on a CPU); anything else
 takes the autograd path of `stacked._Batched`.
 """
 
@@ -36,6 +36,7 @@ def fusable(stack, coords: torch.Tensor) -> bool:
     """Whether `stack` (a `stacked._Batched`) can take the hand-worked step on `coords`."""
     act = stack.activation
     return (type(act) in (SineAct, Relu) and not stack.encoding.per_member
+            and not any(p.requires_grad for p in stack.encoding.parameters())   # encoded once, never trained
             and coords.device.type == "cpu" and coords.dtype == torch.float32
             and all(type(layer) is BatchedLinear and layer.bias is not None for layer in stack.layers)
             and all(p.dtype == torch.float32 for p in stack.layers.parameters()))
