@@ -422,12 +422,21 @@ def test_sweep_bench_rows_are_registered_as_ratio_cases(monkeypatch):
 
 
 def test_best_of_interleaves_the_runs_and_keeps_every_time(monkeypatch):
-    import inrlab.sweep.bench as sb
+    import inrlab.bench.core as core
 
     order, clock = [], iter(range(100))
-    monkeypatch.setattr(sb.time, "perf_counter", lambda: next(clock))
-    times = sb._best_of(3, lambda: order.append("a"), lambda: order.append("b"))
+    monkeypatch.setattr(core.time, "perf_counter", lambda: next(clock))
+    times = core.rounds(3, lambda: order.append("a"), lambda: order.append("b"))
     assert order == ["a", "b"] * 3 and times == [[1, 1, 1], [1, 1, 1]]
+
+
+def test_rounds_alternate_and_take_a_run_s_own_timing():
+    from inrlab.bench.core import rounds
+
+    order = []
+    times = rounds(3, lambda: order.append("a") or 5.0, lambda: order.append("b"), alternate=True)
+    assert order == ["a", "b", "b", "a", "a", "b"] and times[0] == [5.0, 5.0, 5.0]   # a timed itself
+    assert all(0 <= t < 1 for t in times[1])
 
 
 def test_stacked_bench_row_times_a_member_step_alone_and_stacked(monkeypatch):

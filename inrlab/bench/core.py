@@ -53,6 +53,21 @@ def time_fn(fn, device, min_time: float = 0.5, warmup: int = 2, max_reps: int = 
     return min(times)
 
 
+def rounds(repeats: int, *runs, alternate: bool = False) -> list[list[float]]:
+    """Each run's seconds over `repeats` rounds, the runs taking turns within a round, so that a
+    slow spell of the machine falls on every side rather than on one (callers quote each side's
+    best); `alternate` reverses the order every other round. A run that returns a float has
+    timed itself (leaving out its set-up) and that float is its time."""
+    times = [[] for _ in runs]
+    for r in range(repeats):
+        order = range(len(runs))
+        for i in (reversed(order) if alternate and r % 2 else order):
+            t0 = time.perf_counter()
+            own = runs[i]()
+            times[i].append(own if isinstance(own, float) else time.perf_counter() - t0)
+    return times
+
+
 def matmul_rate(device, n: int = 2048, min_time: float = 1.0) -> float:
     """fp32 GEMM FLOP/s (n x n x n)."""
     a = torch.randn(n, n, device=device)

@@ -14,7 +14,7 @@ import time
 import torch
 
 from ..errors import InrlabError
-from .core import CASES, allocator_settings, references, set_floor
+from .core import CASES, allocator_settings, references, rounds, set_floor
 
 def _proc_status_mb(field: str) -> float | None:
     try:
@@ -95,11 +95,8 @@ def measure_overhead(model_name: str = "siren", signal=None, steps: int = 300, e
         return time.perf_counter() - t0
 
     run(True, max(2, every))  # warm-up: allocator, kernels, plotly
-    times = {False: [], True: []}
-    for r in range(repeats):
-        for with_view in ((False, True) if r % 2 == 0 else (True, False)):
-            times[with_view].append(run(with_view, steps))
-    plain, viewed = min(times[False]), min(times[True])
+    plain, viewed = (min(t) for t in rounds(repeats, lambda: run(False, steps), lambda: run(True, steps),
+                                            alternate=True))
     return {"steps": steps, "every": every, "seconds_plain": plain, "seconds_with_view": viewed,
             "overhead": viewed / plain - 1}
 

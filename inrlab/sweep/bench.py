@@ -19,7 +19,7 @@ import json
 import tempfile
 import time
 
-from ..bench.core import _ratio, case
+from ..bench.core import _ratio, case, rounds
 
 
 def _warm_up(*runs) -> None:
@@ -28,18 +28,6 @@ def _warm_up(*runs) -> None:
     otherwise be charged to whichever side runs first."""
     for run in runs:
         run()
-
-
-def _best_of(repeats: int, *runs) -> list[list[float]]:
-    """Each run's seconds over `repeats` rounds, the runs interleaved within a round (so a slow
-    spell of the machine falls on both sides, not on one); the rows quote each side's best."""
-    times = [[] for _ in runs]
-    for _ in range(repeats):
-        for run, t in zip(runs, times):
-            start = time.perf_counter()
-            run()
-            t.append(time.perf_counter() - start)
-    return times
 
 
 def stacked_row(seeds: int = 8, steps: int = 200, size: int = 64, device: str = "cpu", repeats: int = 3) -> dict:
@@ -62,8 +50,8 @@ def stacked_row(seeds: int = 8, steps: int = 200, size: int = 64, device: str = 
         for s in range(seeds):
             fit(build(s), sig, steps=steps, seed=s, device=device, progress=False, eval_every=steps)
 
-    runs = _best_of(repeats, one_by_one,
-                    lambda: fit_stacked([build(s) for s in range(seeds)], sig, steps, device=device))
+    runs = rounds(repeats, one_by_one,
+                  lambda: fit_stacked([build(s) for s in range(seeds)], sig, steps, device=device))
     sequential, stacked = (min(t) for t in runs)
     dev = resolve_device(device)
     on = sig.to(dev)
@@ -128,8 +116,8 @@ def targets_row(octaves=(1, 2, 4, 8, 16), steps: int = 300, size: int = 64, devi
         for s in sigs:
             fit(build(s), s, steps=steps, lr=1e-3, seed=0, device=device, progress=False, eval_every=steps)
 
-    runs = _best_of(repeats, one_by_one,
-                    lambda: fit_stacked([build(s) for s in sigs], sigs, steps, 1e-3, device=device))
+    runs = rounds(repeats, one_by_one,
+                  lambda: fit_stacked([build(s) for s in sigs], sigs, steps, 1e-3, device=device))
     sequential, stacked = (min(t) for t in runs)
     return {"case": f"sweep: {len(sigs)} Perlin octaves ReLU 64x2 at {size}^2, {steps} steps, stacked vs sequential",
             "sequential_s": sequential, "stacked_s": stacked, "speedup": sequential / stacked,
@@ -152,12 +140,20 @@ def pool_row(trials: int = 12, steps: int = 150, workers: int = 2) -> dict:
             "one_process_s": times[1], "pool_s": times[workers], "speedup": times[1] / times[workers]}
 
 
+def _rounds(ctx) -> int:
+    return 1 if ctx["quick"] else 3
+
+
+def _stacked_vs_sequential(r: dict) -> dict:
+    return _ratio(r["case"], r["stacked_s"], r["sequential_s"], stacked_runs_s=r["stacked_runs_s"],
+                  sequential_runs_s=r["sequential_runs_s"])
+
+
 @case("sweep_stacked", "sweep", note="8 seeds of a SIREN 2x64 at 64^2: one stacked model vs 8 sequential fit()s")
 def _stacked_case(ctx):
-    r = stacked_row(steps=50 if ctx["quick"] else 200, device=str(ctx["device"]), repeats=1 if ctx["quick"] else 3)
+    r = stacked_row(steps=50 if ctx["quick"] else 200, device=str(ctx["device"]), repeats=_rounds(ctx))
     # where the speed-up comes from: a member's share of a stacked step against its step alone
-    rows = [_ratio(r["case"], r["stacked_s"], r["sequential_s"], stacked_runs_s=r["stacked_runs_s"],
-                   sequential_runs_s=r["sequential_runs_s"]),
+    rows = [_stacked_vs_sequential(r),
             _ratio("  one member's training step: its share of a stacked step vs alone",
                    r["member_step_stacked_s"], r["member_step_alone_s"], fit_s_per_step=r["fit_s_per_step"])]
     if r["member_step_floor_s"] is not None:
@@ -171,9 +167,8 @@ def _stacked_case(ctx):
 @case("sweep_stacked_targets", "sweep",
       note="notebook 01's quick fits: a ReLU 64x2 on 5 Perlin octaves at 64^2, one stacked model vs 5 fit()s")
 def _targets_case(ctx):
-    r = targets_row(steps=50 if ctx["quick"] else 300, device=str(ctx["device"]), repeats=1 if ctx["quick"] else 3)
-    return [_ratio(r["case"], r["stacked_s"], r["sequential_s"], stacked_runs_s=r["stacked_runs_s"],
-                   sequential_runs_s=r["sequential_runs_s"])]
+    r = targets_row(steps=50 if ctx["quick"] else 300, device=str(ctx["device"]), repeats=_rounds(ctx))
+    return [_stacked_vs_sequential(r)]
 
 
 @case("sweep_pool", "sweep", quick=False, note="12 trials: local backend, 2 worker processes vs one process")

@@ -19,8 +19,8 @@ tests/test_sweep.py against autograd, over several chunks, and stacked fits agai
 ones).
 
 It runs when every member's batched parts are the family's plain MLP (SIREN's sine or the
-ReLU family's ReLU, an encoding with nothing per member and nothing to train, float32 on a CPU); anything else
-takes the autograd path of `stacked._Batched`.
+ReLU family's ReLU, an encoding with nothing per member and nothing to train, float32 on a
+CPU); anything else takes the autograd path of `stacked._Batched`.
 """
 
 from __future__ import annotations
