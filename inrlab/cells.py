@@ -12,12 +12,13 @@ import numpy as np
 import torch
 
 from .errors import InrlabError, nearest_valid
-from .signals import MAX_SIDE
+from .signals import axis_limit
 
 
 def parse_grid(grid, dim: int, what: str = "grid") -> tuple[int, ...]:
     """Cells per axis: an int (same for every axis), a sequence, or a string '8' / '8x4';
-    from 1 to MAX_SIDE per axis. `what` names the value in errors (grid, tiles, resolution)."""
+    from 1 to `signals.axis_limit(dim)` per axis (MAX_SIDE on an image, MAX_SAMPLES on audio).
+    `what` names the value in errors (grid, tiles, resolution)."""
     if isinstance(grid, str):
         try:
             grid = tuple(int(g) for g in grid.lower().split("x"))
@@ -35,8 +36,10 @@ def parse_grid(grid, dim: int, what: str = "grid") -> tuple[int, ...]:
         raise InrlabError(f"{what} {grid} has {len(grid)} axes but the signal has {dim}")
     if any(g < 1 for g in grid):
         raise InrlabError(f"{what} must be >= 1 per axis, got {grid}")
-    if any(g > MAX_SIDE for g in grid):
-        raise InrlabError(f"{what} {grid} is larger than the limit of {MAX_SIDE} per axis")
+    limit = axis_limit(dim)
+    if any(g > limit for g in grid):
+        raise InrlabError(f"{what} {grid} is larger than the limit of {limit} per axis"
+                          + (" of a 1-D signal" if dim == 1 else ""))
     return grid
 
 

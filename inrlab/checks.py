@@ -300,6 +300,19 @@ def parse_signal_spec(spec, exists=os.path.exists) -> tuple[str, object]:
                       f"{', '.join(SKIMAGE_IMAGES)})")
 
 
+def refuse_image_options(kind: str, spec, size=None, gray: bool = False) -> None:
+    """Raise if an image option is given for audio (`kind` from `parse_signal_spec`): a clip
+    keeps its own length and is mono, so `size` and `gray` would be ignored, and a recorded
+    config would claim what did not run."""
+    if kind not in ("synth", "wav"):
+        return
+    if size is not None:
+        raise InrlabError(f"size={size!r} is an image option; audio '{spec}' keeps its own length "
+                          f"(leave size unset)")
+    if gray:
+        raise InrlabError(f"gray is an image option; audio '{spec}' is mono already (leave gray unset)")
+
+
 # --------------------------------------------------------------------------- cells
 
 def check_cells(signal, grid) -> None:

@@ -24,10 +24,16 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .checks import check_seed, parse_signal_spec, refuse_special_file
+from .checks import check_seed, parse_signal_spec, refuse_image_options, refuse_special_file
 from .errors import InrlabError
 
-MAX_SIDE = 16384  # refuse absurd sizes before allocating anything
+MAX_SIDE = 16384  # refuse absurd sizes before allocating anything: an image's side, in pixels
+MAX_SAMPLES = MAX_SIDE ** 2  # the same for a 1-D signal (audio): as many samples as the largest image has pixels
+
+
+def axis_limit(dim: int) -> int:
+    """The most samples (cells, grid points) a `dim`-D signal may have along one axis."""
+    return MAX_SAMPLES if dim == 1 else MAX_SIDE
 
 # scikit-image sample images that ship with the package (no download needed).
 SKIMAGE_IMAGES = (
@@ -362,9 +368,11 @@ def load_signal(spec: str, size=None, gray: bool = False, seed: int = 0) -> Sign
     'bandnoise:CUTOFF' (`synthetic.bandlimited_noise`, cutoff 0.25 of Nyquist, seeded; RGB
     unless gray), 'synth' (the synthesized audio clip), a path ending in .wav, or an image
     name/path; parsed strictly (`checks.parse_signal_spec`): anything else is refused with the
-    accepted forms. The synthetic targets are 256 x 256 unless `size` says otherwise.
+    accepted forms. The synthetic targets are 256 x 256 unless `size` says otherwise; audio
+    takes neither `size` nor `gray` (refused, not ignored).
     """
     kind, arg = parse_signal_spec(spec)
+    refuse_image_options(kind, spec, size, gray)
     seed = check_seed(seed)
     if kind == "perlin":
         return perlin(256 if size is None else size, octaves=arg, seed=seed)

@@ -145,6 +145,20 @@ def test_grid_of_the_signals_size_reproduces_it_at_its_pixel_centres(source):
     assert torch.allclose(out, sig.values.double(), atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("family", ["grid", "hashgrid", "loe"])
+def test_resolution_families_build_and_fit_on_audio_longer_than_an_image_side(family):
+    # a 2 s clip at 16 kHz: 32000 samples on its one axis, more than an image's MAX_SIDE
+    sig = signals.audio(None)
+    assert sig.shape[0] > signals.MAX_SIDE
+    m = models.build(family, signal=sig, seed=0)
+    if family == "grid":
+        assert m.resolution == (32000,)
+    if family == "hashgrid":
+        assert m.finest_resolution == 32000
+    h = fit(m, sig, steps=3, progress=False)
+    assert math.isfinite(h.psnr[-1]) and len(h.loss) == 3
+
+
 def test_grid_clamps_at_the_border_and_resamples_as_grid_sample():
     m = small("grid", dim_out=2).double()
     with torch.no_grad():

@@ -171,7 +171,7 @@ NEW_CASES = [
     ("dim-in-zero", lambda f: models.build("siren", dim_in=0), "dim_in=0"),
     ("mh-alpha-zero", lambda f: models.build("multihead", alpha=0), "alpha=0"),
     ("mh-grid-zero", lambda f: models.build("multihead", grid=0), "grid=0"),
-    ("mh-grid-huge", lambda f: models.build("multihead", grid=10 ** 5), "grid=100000"),
+    ("mh-grid-huge", lambda f: models.build("multihead", grid=10 ** 5), "grid (100000, 100000) is larger than the limit of 16384 per axis"),
     ("mh-wiring-seed", lambda f: models.build("multihead", wiring_seed=2 ** 70), "wiring_seed=1180591620717411303424"),
     ("ens-stack-zero", lambda f: models.build("ensemble", stack=0), "stack=0"),
     ("ens-w0-zero", lambda f: models.build("ensemble", member="siren", w0=0), "model 'ensemble': w0=0"),
@@ -181,7 +181,7 @@ NEW_CASES = [
     ("loe-resolution-zero", lambda f: models.build("loe", resolution=0), "resolution=0"),
     ("loe-resolution-one", lambda f: models.build("loe", resolution=1), "resolution=1"),
     ("loe-resolution-text", lambda f: models.build("loe", resolution="0x4"), "resolution must be >= 1 per axis, got (0, 4)"),
-    ("loe-tiles-huge", lambda f: models.build("loe", tiles=10 ** 5), "tiles=100000"),
+    ("loe-tiles-huge", lambda f: models.build("loe", tiles=10 ** 5), "tiles (100000, 100000) is larger than the limit of 16384 per axis"),
     ("rwf-sigma-negative", lambda f: models.build("siren", factorize=True, rwf_sigma=-1), "rwf_sigma=-1"),
     ("model-name-number", lambda f: models.build(3), "unknown model '3'"),
     # ---- the Python API: which argument is wrong

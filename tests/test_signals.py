@@ -157,5 +157,26 @@ def test_signal_rejects_nan_targets():
 
 @pytest.mark.parametrize("spec", ["perlin:2", "camera", "synth"])
 def test_load_signal_specs(spec):
-    sig = signals.load_signal(spec, size=16)
-    assert sig.n > 0
+    sig = signals.load_signal(spec, size=None if spec == "synth" else 16)
+    assert sig.n > 0 and (sig.shape == (16, 16) or spec == "synth")
+
+
+@pytest.mark.parametrize("kw, words", [({"size": 16}, "size=16 is an image option; audio 'synth' keeps its own length"),
+                                       ({"gray": True}, "gray is an image option; audio 'synth' is mono")])
+def test_load_signal_refuses_image_options_for_audio(tmp_path, kw, words):
+    # ignored, they would leave a config saying size 16 beside a clip of 32000 samples
+    with pytest.raises(InrlabError, match=words):
+        signals.load_signal("synth", **kw)
+    wavfile.write(tmp_path / "a.wav", 8000, np.sin(np.arange(400) / 5.0).astype(np.float32))
+    with pytest.raises(InrlabError, match="image option; audio '.*a.wav'"):
+        signals.load_signal(str(tmp_path / "a.wav"), **kw)
+    assert signals.load_signal(str(tmp_path / "a.wav")).shape == (400,)
+
+
+def test_axis_limit_is_an_images_side_and_a_clips_length():
+    assert signals.parse_grid(signals.MAX_SIDE + 1, 1, "resolution") == (signals.MAX_SIDE + 1,)
+    assert signals.parse_grid(signals.MAX_SAMPLES, 1) == (signals.MAX_SAMPLES,)
+    with pytest.raises(InrlabError, match=f"resolution \\(16385, 16385\\) is larger than the limit of {signals.MAX_SIDE} per axis$"):
+        signals.parse_grid(signals.MAX_SIDE + 1, 2, "resolution")
+    with pytest.raises(InrlabError, match="per axis of a 1-D signal"):
+        signals.parse_grid(signals.MAX_SAMPLES + 1, 1)

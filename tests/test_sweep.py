@@ -42,6 +42,8 @@ def test_grid_and_list_expand_to_trials_times_seeds():
     ({"steps": "many"}, "'steps' must be a positive integer"),
     ({"seeds": []}, "'seeds'"),
     ({"signals": [{"source": "camera", "sise": 16}]}, "unknown key 'signals[0].sise'"),
+    ({"signals": [{"source": "synth", "size": 64}]}, "'signals[0].size': size=64 is an image option"),
+    ({"signals": [{"source": "synth", "gray": True}]}, "'signals[0].gray': gray is an image option"),
     ({"resources": {"cpus": "two"}}, "'resources.cpus' must be a non-negative number"),
 ])
 def test_malformed_spec_refused_before_anything_runs(tmp_path, over, words):
@@ -460,3 +462,16 @@ def test_stacked_bench_row_times_a_member_step_alone_and_stacked(monkeypatch):
     assert third["fast_s"] == r["member_step_floor_s"] and third["slow_s"] == r["member_step_budget_3x_s"]
     monkeypatch.setattr(sb, "stacked_row", lambda **kw: {**r, "case": "seeds", "member_step_floor_s": None})
     assert len(CASES["sweep_stacked"].run({"quick": True, "device": "cpu"})) == 2   # no floor off the CPU
+
+
+def test_summary_labels_tell_apart_what_the_groups_differ_in():
+    label = engine.label
+    base = {"model": "siren", "params": {"width": 8}, "steps": 5, "lr": None,
+            "signal": {"source": "camera", "size": 16, "gray": False, "heldout": None, "seed": 0}}
+    gray = {**base, "signal": {**base["signal"], "gray": True}}
+    held = {**base, "signal": {**base["signal"], "heldout": "every_other"}}
+    clip = {**base, "signal": {"source": "synth", "size": None, "gray": False, "heldout": None, "seed": 0}}
+    assert label(base) == "siren(width=8), 5 steps on camera@16"
+    assert len({label(base), label(gray), label(held)}) == 3
+    assert label(held).endswith("camera@16 (held out: every_other)") and label(gray).endswith("camera@16 gray")
+    assert label(clip).endswith("steps on synth")   # no size: nothing to print, not '@None'

@@ -5,9 +5,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..checks import DEPTH, SIZE
+from ..checks import DEPTH, SIZE, Range
 from ..flops import FlopCount, n_points
+from ..signals import MAX_SAMPLES, MAX_SIDE
 from .layers.groups import CoordsMemo  # noqa: F401  (the memo the families share)
+
+
+def axis_range(lo: int) -> Range:
+    """The range of a per-axis count (cells, tiles, grid points): up to MAX_SAMPLES, what a 1-D
+    signal may hold; `signals.parse_grid` then holds an image's axes to MAX_SIDE."""
+    return Range(lo, MAX_SAMPLES, why=f"per axis; at most {MAX_SIDE} on an image")
 
 
 class INR(nn.Module):

@@ -36,10 +36,10 @@ import torch
 from torch import nn
 
 from ..errors import InrlabError
-from ..checks import SIZE, Range, check_cells
+from ..checks import SIZE, check_cells
 from ..flops import FlopCount
-from ..signals import MAX_SIDE, Signal, parse_grid, partition
-from .base import INR, CoordsMemo
+from ..signals import Signal, parse_grid, partition
+from .base import INR, CoordsMemo, axis_range
 from .layers import Groups, run_batched
 from .registry import _constructor, available, build, parameters, register
 
@@ -71,7 +71,7 @@ class Ensemble(INR):
     copies of the whole ensemble in one model (outputs (N, stack * dim_out)).
     """
 
-    ranges = {**INR.ranges, "grid": Range(1, MAX_SIDE), "stack": SIZE}   # + add_member_ranges
+    ranges = {**INR.ranges, "grid": axis_range(1), "stack": SIZE}   # + add_member_ranges
     adam = {"lr": 1e-3}   # inrlab.defaults.SWEEP (SIREN members, the default)
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, grid: int | str | tuple[int, ...] = 2,

@@ -24,10 +24,9 @@ import math
 import torch
 from torch import nn
 
-from ..checks import Range
 from ..flops import FlopCount, n_points
-from ..signals import MAX_SIDE, parse_grid
-from .base import INR
+from ..signals import parse_grid
+from .base import INR, axis_range
 from .registry import register
 
 
@@ -50,7 +49,7 @@ class ValueGrid(INR):
     factorizable = False
     lookup_tables = ("values",)
     adam = {"lr": 0.03}   # inrlab.defaults.SWEEP
-    ranges = {**INR.ranges, "resolution": Range(2, MAX_SIDE)}
+    ranges = {**INR.ranges, "resolution": axis_range(2)}
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, resolution: int | str | tuple = 64):
         super().__init__()

@@ -40,8 +40,8 @@ from torch import nn
 
 from ..checks import Range
 from ..flops import FlopCount, mlp_flops, n_points
-from ..signals import MAX_SIDE, parse_grid
-from .base import CoordsMemo
+from ..signals import parse_grid
+from .base import CoordsMemo, axis_range
 from .grid import corner_offsets, corner_weights
 from .layers import _textbook_ops
 from .layers.sparse import _csr, csr_transpose
@@ -136,7 +136,7 @@ class HashGrid(EncodedReluMLP):
     adam = {"lr": 1e-2, "betas": (0.9, 0.99), "eps": 1e-15}
     ranges = {**EncodedReluMLP.ranges, "levels": Range(1, 64, why="the paper uses 16"),
               "features": Range(1, 64), "table_size": Range(1, 2 ** 30), "base_resolution": RES,
-              "finest_resolution": RES, "resolution": Range(2, MAX_SIDE)}
+              "finest_resolution": RES, "resolution": axis_range(2)}
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, levels: int = 16, features: int = 2,
                  table_size: int = 2 ** 14, base_resolution: int = 16,

@@ -48,8 +48,8 @@ from torch import nn
 
 from ..flops import FlopCount, linear_flops
 from ..checks import Range
-from ..signals import MAX_SIDE, parse_grid
-from .base import INR, CoordsMemo
+from ..signals import parse_grid
+from .base import INR, CoordsMemo, axis_range
 from .layers import (Groups, TiledLinear, default_bias_init_, linear, make_activation, sine, siren_init_,
                      tile_index, w0_in_weights)
 from .registry import register
@@ -104,7 +104,7 @@ def parse_scales(scales, n_layers: int) -> list[float]:
 
 @register("loe")
 class LoE(INR):
-    ranges = {**INR.ranges, "tiles": Range(1, MAX_SIDE), "resolution": Range(2, MAX_SIDE),
+    ranges = {**INR.ranges, "tiles": axis_range(1), "resolution": axis_range(2),
               "w0": W0, "slope": Range()}
     adam = {"lr": 3e-3}   # inrlab.defaults.SWEEP (leaky_relu, the default)
 

@@ -54,8 +54,8 @@ from torch import nn
 
 from ..checks import SEED, SIZE, Range, check_cells
 from ..flops import FlopCount, count_model_params, match_width, mlp_flops  # noqa: F401  (old import path)
-from ..signals import MAX_SIDE, parse_grid, partition
-from .base import INR, CoordsMemo
+from ..signals import parse_grid, partition
+from .base import INR, CoordsMemo, axis_range
 from .layers import SparseHeads, default_bias_init_, glorot_init_, relu_stack
 from .registry import register
 
@@ -71,7 +71,7 @@ class MultiHead(INR):
     `signals.partition`'s cell-local pixel centres) or 'align_corners' (the paper's code: per
     axis, the s distinct local positions of the queried coordinates become linspace(-1, 1, s))."""
 
-    ranges = {**INR.ranges, "grid": Range(1, MAX_SIDE), "alpha": SIZE, "wiring_seed": SEED}
+    ranges = {**INR.ranges, "grid": axis_range(1), "alpha": SIZE, "wiring_seed": SEED}
     adam = {"lr": 3e-3}   # inrlab.defaults.SWEEP
 
     def __init__(self, dim_in: int = 2, dim_out: int = 1, width: int = 256, depth: int = 3,

@@ -90,7 +90,10 @@ def label(config: dict) -> str:
     sig = config["signal"]
     params = ", ".join(f"{k}={v}" for k, v in sorted(config["params"].items()))
     lr = "" if config.get("lr") is None else f", lr={config['lr']:g}"
-    return f"{config['model']}({params}){lr}, {config['steps']} steps on {sig['source']}@{sig['size']}"
+    where = sig["source"] + ("" if sig.get("size") is None else f"@{sig['size']}")
+    where += " gray" if sig.get("gray") else ""
+    where += f" (held out: {sig['heldout']})" if sig.get("heldout") else ""
+    return f"{config['model']}({params}){lr}, {config['steps']} steps on {where}"
 
 
 def format_summary(summary: list[dict]) -> str:

@@ -135,11 +135,16 @@ def _signals(raw) -> list[dict]:
             raise InrlabError(f"sweep spec: '{where}.heldout' must be none or every_other, got {s['heldout']!r}")
         if s.get("size") is not None and s["size"] < 2:
             raise InrlabError(f"sweep spec: '{where}.size' must be at least 2, got {s['size']}")
-        from ..checks import parse_signal_spec
+        from ..checks import parse_signal_spec, refuse_image_options
         try:
-            parse_signal_spec(s["source"])
+            kind, _ = parse_signal_spec(s["source"])
         except InrlabError as e:
             raise InrlabError(f"sweep spec: '{where}.source': {e}") from None
+        try:
+            refuse_image_options(kind, s["source"], s.get("size"), s.get("gray", False))
+        except InrlabError as e:
+            key = "size" if s.get("size") is not None else "gray"
+            raise InrlabError(f"sweep spec: '{where}.{key}': {e}") from None
         out.append({"source": s["source"], "size": s.get("size"), "gray": bool(s.get("gray", False)),
                     "heldout": None if s.get("heldout") in (None, "none") else s["heldout"],
                     "seed": int(s.get("seed", 0))})
