@@ -82,6 +82,27 @@ def test_failing_notebook_is_saved_and_others_go_on(lab):
     assert json.loads((lab / "run" / "a_first" / "metrics.json").read_text())["metrics"]["value"] == 2
 
 
+def test_study_on_the_ray_backend_brings_back_notebooks_metrics_and_figures(lab, local_ray, monkeypatch):
+    # the Ray workers start elsewhere than the lab, so they run the driver's copy of each notebook;
+    # one fails on purpose: its error and what it wrote before come back, and the other still runs
+    from inrlab.study import runner
+
+    def not_here(*a, **k):
+        raise AssertionError("a notebook ran in the driver, not as a Ray task")
+
+    monkeypatch.setattr(runner, "_execute", not_here)
+    code = study.run_study("broken", out=str(lab / "run"), backend="ray")
+    assert code == 1
+    status = json.loads((lab / "run" / "status.json").read_text())["notebooks"]
+    assert not status["a_first"]["ok"] and "boom in a_first" in status["a_first"]["error"]
+    assert status["b_second"]["ok"]
+    for name, value in (("a_first", 2), ("b_second", 2)):
+        assert (lab / "run" / name / f"{name}.ipynb").exists()
+        assert (lab / "run" / name / "line.html").exists()
+        assert json.loads((lab / "run" / name / "metrics.json").read_text())["metrics"]["value"] == value
+    assert "b_second" in (lab / "run" / "index.html").read_text()
+
+
 def test_resume_skips_finished_notebooks(lab, capsys):
     study.run_study("broken", out=str(lab / "run"))
     before = (lab / "run" / "b_second" / "metrics.json").stat().st_mtime_ns

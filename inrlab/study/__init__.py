@@ -24,8 +24,9 @@ that the connection is unencrypted; whatever else a kernel prints on stderr stil
 `compare_runs(new, old)` writes compare.html: one run's results beside an earlier run's.
 
 The package: `profiles` (notebooks, profiles and their checks), `execute` (one notebook through
-papermill), `console` (start/end lines, progress, the summary table), `index` (status.json read
-back, index.html, compare.html) and `runner` (run_study: checks, lock, worker threads, resume).
+papermill), `remote` (one notebook as a Ray task, for `--backend ray`), `console` (start/end
+lines, progress, the summary table), `index` (status.json read back, index.html, compare.html)
+and `runner` (run_study: checks, lock, worker threads, resume).
 The names callers use are re-exported here; `PROGRESS_EVERY` is read from this package when a Console starts.
 """
 
@@ -37,7 +38,6 @@ from .profiles import (RUNNER_PARAMETERS, check_profile, list_notebooks, load_pr
                        notebook_parameters, notebooks_dir)
 from .profiles import _select  # noqa: E402,F401  (tests)
 from .execute import export_pngs  # noqa: E402
-from .execute import _execute, _one_line_error  # noqa: E402,F401  (inrlab.sweep.notebooks)
 from .console import Console, summary_lines  # noqa: E402
 from .index import compare_runs, read_statuses, write_index  # noqa: E402
 from .runner import LOCK_NAME, run_info, run_study, study_lock  # noqa: E402

@@ -66,7 +66,7 @@ def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume
               backend: str = "local", address: str | None = None) -> int:
     """Run the notebooks; `compare`: an earlier run folder, compared with this one at the end
     (compare.html, see compare_runs). backend 'ray' executes each notebook as a Ray task
-    (`inrlab.sweep.notebooks`; `address` 'auto' joins a running cluster, None starts a local
+    (`inrlab.study.remote`; `address` 'auto' joins a running cluster, None starts a local
     Ray) and brings back the executed notebook, its metrics and figures."""
     from ..sweep.engine import check_backend
 
@@ -100,7 +100,7 @@ def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume
     out_root.mkdir(parents=True, exist_ok=True)
     execute = _execute
     if backend == "ray":
-        from ..sweep.notebooks import ray_executor
+        from .remote import ray_executor
         execute = ray_executor(address)
     with study_lock(out_root):
         code = _run(profile, profiles, notebooks, out_root, jobs, resume, execute)

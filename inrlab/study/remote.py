@@ -1,7 +1,7 @@
 """Study notebooks as Ray tasks (`python -m inrlab study --backend ray`).
 
 A task executes one notebook with papermill into a scratch folder on whichever node Ray picks
-(the study runner's own `_execute`), and returns its status and every file it wrote (the
+(the study runner's own `execute._execute`), and returns its status and every file it wrote (the
 executed notebook, metrics.json, figures) as bytes; the driver writes them into the run folder,
 so nodes need no shared file system. The notebook's source travels with the task. Each task
 asks for `cpus` CPUs (default 2) and `gpus` GPUs; a node lost mid-notebook is retried once.
@@ -12,10 +12,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from .execute import _execute, _one_line_error
+from .profiles import notebooks_dir
+
 
 def _run_remote(name: str, source: bytes, params: dict) -> tuple[dict, dict[str, bytes]]:
-    from ..study import _execute, notebooks_dir
-
     with tempfile.TemporaryDirectory() as scratch:
         nb = notebooks_dir() / name
         if not nb.exists():  # a node whose checkout lacks this notebook: run the driver's copy
@@ -32,14 +33,12 @@ def ray_executor(address: str | None = None, cpus: float = 2, gpus: float = 0):
     """A function (nb, out_dir, params) -> status like the study's `_execute`, running the
     notebook as a Ray task; joins the cluster at `address` ('auto': the running one) or
     starts a local Ray."""
-    from .engine import start_ray
+    from ..sweep.engine import start_ray   # the sweep engine, and Ray, only when asked for
 
     ray = start_ray(address)
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(_run_remote)
 
     def execute(nb: Path, out_dir: Path, params: dict, on_cell=None) -> dict:
-        from ..study import _one_line_error
-
         try:
             status, files = ray.get(remote.remote(nb.name, nb.read_bytes(), params))
         except Exception as e:  # noqa: BLE001  (lost twice, or Ray itself failed)
