@@ -157,6 +157,17 @@ def check_output_dir(path, what: str) -> Path:
     return path
 
 
+def make_output_dir(path, what: str) -> Path:
+    """`check_output_dir`, then the folder created (with its parents): a folder that the checks
+    pass but the system still refuses (a read-only or virtual file system) is one line too."""
+    path = check_output_dir(path, what)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InrlabError(f"{what} '{path}' cannot be created: {e.strerror or e}") from None
+    return path
+
+
 # --------------------------------------------------------------------------- parameter ranges
 
 @dataclass(frozen=True)

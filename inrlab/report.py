@@ -13,6 +13,7 @@ import math
 import os
 from pathlib import Path
 
+from .checks import make_output_dir
 from .errors import InrlabError
 from .atomic import atomic_write_json, atomic_write_text
 
@@ -64,7 +65,7 @@ class Report:
         self.metrics: dict = {}
         self.figures: list[str] = []
         if self.out is not None:
-            self.out.mkdir(parents=True, exist_ok=True)
+            make_output_dir(self.out, "out_dir")
 
     def add(self, **metrics) -> None:
         """Record metrics (JSON-able values); saved immediately so nothing finished is lost."""

@@ -47,6 +47,8 @@ def files(tmp_path_factory):
     os.mkfifo(d / "fifo.png")  # opening a FIFO for reading blocks until a writer comes: forever
     os.mkfifo(d / "fifo.wav")
     torch.save({"format": "inrlab-checkpoint-1", "model_config": {"name": "siren"}}, d / "noconfig.pt")
+    (d / "tiny.yaml").write_text("signals: [{source: camera, size: 8, gray: true}]\n"
+                                 "grid: {model: [relu], width: [4], depth: [0]}\nsteps: 1\n")
     return d
 
 
@@ -352,7 +354,14 @@ CLI_FILE_CASES = [
     ("resume-no-run", lambda f: ["study", "--resume", str(f / "a_dir.png")], "holds no study run"),
     ("out-is-file", lambda f: ["study", "--out", str(f / "text.png")], "text.png' is a file, not a folder"),
     ("out-under-file", lambda f: ["study", "--out", str(f / "text.png" / "run")], "which is a file, not a folder"),
+    ("sweep-out-is-file", lambda f: ["sweep", str(f / "tiny.yaml"), "--out", str(f / "text.png")], "text.png' is a file, not a folder"),
+    ("sweep-out-under-file", lambda f: ["sweep", str(f / "tiny.yaml"), "--out", str(f / "text.png" / "run")], "which is a file, not a folder"),
 ]
+if Path("/proc/self").is_dir():   # Linux: a folder that root may write to by its mode, but no one can create
+    CLI_FILE_CASES += [
+        ("out-in-proc", lambda f: ["study", "--out", "/proc/inrlab-run"], "--out '/proc/inrlab-run' cannot be "),
+        ("sweep-out-in-proc", lambda f: ["sweep", str(f / "tiny.yaml"), "--out", "/proc/inrlab-run"],
+         "--out '/proc/inrlab-run' cannot be ")]
 
 
 @pytest.mark.parametrize("case_id, argv, fragment", CLI_FILE_CASES, ids=[c[0] for c in CLI_FILE_CASES])

@@ -1,6 +1,7 @@
 """The sweep engine (issue 20): spec checks, resume, failures, interruption, stacked seeds, Ray."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -378,6 +379,8 @@ def test_run_trials_pickles_the_signal_to_worker_processes():
     (TRIALS, {"resources": {"cpus": -1}}, "'resources.cpus' must be a non-negative number"),
     (TRIALS, {"resources": {"gpu": 1}}, "unknown key 'resources.gpu'"),
     (TRIALS, {"resources": 4}, "'resources' must be a mapping"),
+    (TRIALS, {"backend": "ray", "address": "head-node"}, "'address' must be 'auto', HOST:PORT or ray://HOST:PORT"),
+    (TRIALS, {"backend": "ray", "address": "head:0"}, "got 'head:0'"),
 ])
 def test_run_trials_bad_input_is_one_line_naming_the_key(trials, kw, words, monkeypatch):
     from inrlab.sweep import run_trials
@@ -475,3 +478,41 @@ def test_summary_labels_tell_apart_what_the_groups_differ_in():
     assert len({label(base), label(gray), label(held)}) == 3
     assert label(held).endswith("camera@16 (held out: every_other)") and label(gray).endswith("camera@16 gray")
     assert label(clip).endswith("steps on synth")   # no size: nothing to print, not '@None'
+
+
+def test_an_unreachable_ray_address_is_one_line_in_seconds_not_a_hang(tmp_path, capsys):
+    # ray.init retries an address where nothing listens for minutes; a port just closed is refused at once
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'inrlab[ray]')")
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    import yaml
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec(seeds=[0])))
+    t = time.perf_counter()
+    code = main(["sweep", str(path), "--out", str(tmp_path / "out"), "--backend", "ray",
+                 "--address", f"127.0.0.1:{port}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and time.perf_counter() - t < 30
+    assert err == (f"error: cannot reach a Ray cluster at address '127.0.0.1:{port}': Connection refused "
+                   f"(check the head node's address and port)")
+    assert read_rows(tmp_path / "out") == []
+
+
+def test_address_auto_without_a_running_cluster_is_one_line(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'inrlab[ray]')")
+    import ray
+    import yaml
+
+    if os.environ.get("RAY_ADDRESS") or ray.is_initialized():
+        pytest.skip("a Ray cluster is named or running here: 'auto' would join it")
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec(seeds=[0])))
+    code = main(["sweep", str(path), "--out", str(tmp_path / "out"), "--backend", "ray", "--address", "auto"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("error: cannot join a Ray cluster at address 'auto': ") and "ray start --head" in err

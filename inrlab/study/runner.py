@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..atomic import atomic_write_json
-from ..checks import check_output_dir
+from ..checks import check_output_dir, make_output_dir
 from ..errors import InrlabError
 from .console import Console, summary_lines
 from .execute import _execute, _one_line_error
@@ -95,9 +95,8 @@ def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume
                               f"no notebook folder); use --out to start one there")
         check_output_dir(out_root, "--resume folder")
     else:
-        out_root = check_output_dir(Path(out) if out else Path("runs") / time.strftime("%Y%m%d-%H%M%S"),
-                                    "--out")
-    out_root.mkdir(parents=True, exist_ok=True)
+        out_root = make_output_dir(Path(out) if out else Path("runs") / time.strftime("%Y%m%d-%H%M%S"),
+                                   "--out")
     execute = _execute
     if backend == "ray":
         from .remote import ray_executor

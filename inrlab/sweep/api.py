@@ -24,8 +24,8 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-from pathlib import Path
 
+from ..checks import make_output_dir
 from ..errors import InrlabError
 from .spec import Spec, _fit_value, _seeds, _trial, check_resources, config_hash
 
@@ -137,10 +137,7 @@ def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_s
     rows: dict[str, dict] = {}
     table = None
     if out is not None:
-        out = Path(out)
-        if out.exists() and not out.is_dir():
-            raise InrlabError(f"run_trials: out '{out}' is a file, not a folder")
-        out.mkdir(parents=True, exist_ok=True)
+        out = make_output_dir(out, "run_trials: out")
         table = Table(out)
         rows.update({r["hash"]: r for r in table.rows if r.get("status") == "ok"})
     todo, seen = [], set(rows)

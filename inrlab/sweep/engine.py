@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..atomic import atomic_write_json, atomic_write_text
+from ..checks import make_output_dir
 from ..errors import InrlabError
 from .spec import Spec, config_hash, default_jobs, group_key, load_spec
 from .trial import METRICS, failed_row, run_task, tasks_for
@@ -148,7 +149,16 @@ def start_ray(address: str | None = None, num_cpus: int | None = None):
     if not ray.is_initialized():
         address = address or os.environ.get("RAY_ADDRESS")
         kw = {"address": address} if address else {"num_cpus": num_cpus, "include_dashboard": False}
-        ray.init(log_to_driver=False, **kw)
+        if address:
+            _reachable(address)
+        try:
+            ray.init(log_to_driver=False, **kw)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            if not address:
+                raise
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InrlabError(f"cannot join a Ray cluster at address '{address}': {why} (start one with "
+                              f"'ray start --head', or leave the address unset for a local Ray)") from None
     return ray
 
 
@@ -190,6 +200,36 @@ def check_backend(backend, jobs, address, *, who: str | None = None) -> None:
     if address is not None and backend != "ray":
         raise InrlabError(f"{where}'address' joins a Ray cluster; add backend='ray'" if python
                           else "--address joins a Ray cluster; add --backend ray")
+    if address is not None:
+        _host_port(address, f"{where}{repr('address') if python else '--address'}")
+
+
+def _host_port(address, what: str = "Ray address") -> tuple[str, int] | None:
+    """(host, port) of a Ray address 'HOST:PORT' or 'ray://HOST:PORT'; None for 'auto' (the
+    cluster running on this machine); one line naming `what` for anything else."""
+    if not isinstance(address, str) or not address.strip():
+        raise InrlabError(f"{what} must be 'auto', HOST:PORT or ray://HOST:PORT, got {address!r}")
+    if address in ("auto", "local"):
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InrlabError(f"{what} must be 'auto', HOST:PORT or ray://HOST:PORT, got {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def _reachable(address: str, seconds: float = 10.0) -> None:
+    """Raise one line unless something listens at a HOST:PORT address: ray.init retries an
+    unreachable one for minutes, so a typo would look like a hang."""
+    import socket
+
+    where = _host_port(address)
+    if where is None:
+        return
+    try:
+        socket.create_connection(where, timeout=seconds).close()
+    except OSError as e:
+        raise InrlabError(f"cannot reach a Ray cluster at address '{address}': {e.strerror or e} "
+                          f"(check the head node's address and port)") from None
 
 
 def drive(tasks, spec: Spec, table: "Table | None", *, backend: str, jobs: int | None, address: str | None,
@@ -243,10 +283,7 @@ def run_sweep(spec, out, *, backend: str = "local", address: str | None = None,
     {'summary', 'run', 'skipped', 'failed', 'out'}. `on_row` sees every row as it is written."""
     check_backend(backend, jobs, address)
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InrlabError(f"--out '{out}' is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(out, "--out")
     table = Table(out)
     done = table.done()
     todo = [c for c in spec.trials if config_hash(c) not in done]
