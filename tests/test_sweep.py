@@ -516,3 +516,19 @@ def test_address_auto_without_a_running_cluster_is_one_line(tmp_path, capsys, mo
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert err.startswith("error: cannot join a Ray cluster at address 'auto': ") and "ray start --head" in err
+
+
+def test_trials_no_node_can_take_are_refused_not_left_waiting(tmp_path, local_ray):
+    # Ray holds a task whose resources no node has forever: the sweep would look hung
+    if os.environ.get("RAY_ADDRESS"):
+        pytest.skip("a joined cluster may grow (an autoscaler): there it is a warning")
+    gpus = sum(n["Resources"].get("GPU", 0) for n in local_ray.nodes())
+    with pytest.raises(InrlabError) as e:
+        sweep(spec(resources={"cpus": 1, "gpus": gpus + 1}), tmp_path, backend="ray")
+    assert str(e.value).startswith(f"each trial asks Ray for 1 CPU and {gpus + 1:g} GPU")
+    assert "but no node of the cluster has them (the most on one node: 2 CPUs" in str(e.value)
+    assert read_rows(tmp_path) == []
+    from inrlab.study.remote import ray_executor   # the study's notebooks, likewise
+
+    with pytest.raises(InrlabError, match="each notebook asks Ray for 3 CPUs and 0 GPUs"):
+        ray_executor(cpus=3)

@@ -33,9 +33,10 @@ def ray_executor(address: str | None = None, cpus: float = 2, gpus: float = 0):
     """A function (nb, out_dir, params) -> status like the study's `_execute`, running the
     notebook as a Ray task; joins the cluster at `address` ('auto': the running one) or
     starts a local Ray."""
-    from ..sweep.engine import start_ray   # the sweep engine, and Ray, only when asked for
+    from ..sweep.engine import check_schedulable, start_ray   # the sweep engine, and Ray, only when asked for
 
     ray = start_ray(address)
+    check_schedulable(ray, cpus, gpus, address, "each notebook")
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(_run_remote)
 
     def execute(nb: Path, out_dir: Path, params: dict, on_cell=None) -> dict:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -162,9 +163,29 @@ def start_ray(address: str | None = None, num_cpus: int | None = None):
     return ray
 
 
+def check_schedulable(ray, cpus: float, gpus: float, address: str | None, what: str = "each trial") -> None:
+    """Refuse (a Ray started here) or warn about (a cluster joined at an address, which an
+    autoscaler may grow) tasks that no node has the CPUs and GPUs for: Ray would hold them
+    forever and the run would look hung."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if any(r.get("CPU", 0) >= cpus and r.get("GPU", 0) >= gpus for r in nodes):
+        return
+    def n(count, unit):
+        return f"{count:g} {unit}" + ("" if count == 1 else "s")
+
+    most = ", ".join(n(max((r.get(k, 0) for r in nodes), default=0), k) for k in ("CPU", "GPU"))
+    text = (f"{what} asks Ray for {n(cpus, 'CPU')} and {n(gpus, 'GPU')}, but no node of the cluster "
+            f"has them (the most on one node: {most})")
+    if address or os.environ.get("RAY_ADDRESS"):
+        print(f"warning: {text}; the tasks wait until such a node joins", file=sys.stderr, flush=True)
+        return
+    raise InrlabError(f"{text}; ask for less (the spec's resources) or join a cluster that has them")
+
+
 def _ray(tasks, spec: Spec, jobs: int | None, address: str | None, on_rows, progress, signal=None):
     ray = start_ray(address, jobs)
     cpus, gpus = spec.resources["cpus"], spec.resources["gpus"]
+    check_schedulable(ray, cpus, gpus, address)
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=1)(run_task)
     threads = max(1, int(cpus))
     data = None if signal is None else ray.put(signal)  # one copy in the object store for every task
