@@ -54,6 +54,19 @@ def _is_np_int(v) -> bool:
 
 # --------------------------------------------------------------------------- devices
 
+def check_device_name(text) -> None:
+    """Raise unless `text` names a device inrlab trains on ('auto', 'cpu', 'cuda:1', ...),
+    whether or not this machine has it (a sweep's trials may run on other machines)."""
+    if text == "auto":
+        return
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, TypeError):
+        raise InrlabError(f"unknown device '{text}' (use auto, cpu, cuda or mps)") from None
+    if dev.type == "meta" or dev.type not in DEVICE_TYPES:
+        raise InrlabError(f"device '{text}' is not one inrlab trains on (use auto, cpu, cuda or mps)")
+
+
 def check_device(dev: torch.device, text) -> torch.device:
     """`dev` (parsed from `text`) if this machine and this PyTorch build can train on it."""
     if dev.type == "meta":

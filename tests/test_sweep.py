@@ -44,6 +44,8 @@ def test_grid_and_list_expand_to_trials_times_seeds():
     ({"seeds": []}, "'seeds'"),
     ({"signals": [{"source": "camera", "sise": 16}]}, "unknown key 'signals[0].sise'"),
     ({"signals": [{"source": "synth", "size": 64}]}, "'signals[0].size': size=64 is an image option"),
+    ({"device": "tpu"}, "'device': unknown device 'tpu' (use auto, cpu, cuda or mps)"),
+    ({"device": "meta"}, "'device': device 'meta' is not one inrlab trains on"),
     ({"signals": [{"source": "synth", "gray": True}]}, "'signals[0].gray': gray is an image option"),
     ({"resources": {"cpus": "two"}}, "'resources.cpus' must be a non-negative number"),
 ])
@@ -379,6 +381,7 @@ def test_run_trials_pickles_the_signal_to_worker_processes():
     (TRIALS, {"resources": {"cpus": -1}}, "'resources.cpus' must be a non-negative number"),
     (TRIALS, {"resources": {"gpu": 1}}, "unknown key 'resources.gpu'"),
     (TRIALS, {"resources": 4}, "'resources' must be a mapping"),
+    (TRIALS, {"device": "tpu"}, "run_trials: 'device': unknown device 'tpu'"),
     (TRIALS, {"backend": "ray", "address": "head-node"}, "'address' must be 'auto', HOST:PORT or ray://HOST:PORT"),
     (TRIALS, {"backend": "ray", "address": "head:0"}, "got 'head:0'"),
 ])
@@ -532,3 +535,11 @@ def test_trials_no_node_can_take_are_refused_not_left_waiting(tmp_path, local_ra
 
     with pytest.raises(InrlabError, match="each notebook asks Ray for 3 CPUs and 0 GPUs"):
         ray_executor(cpus=3)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the local trials could use it")
+def test_a_device_this_machine_lacks_is_refused_locally_before_anything_runs(tmp_path):
+    # every trial would fail alike; on Ray only the name is checked (the nodes may have one)
+    with pytest.raises(InrlabError, match="device 'cuda' requested but CUDA is not available here"):
+        sweep(spec(device="cuda"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

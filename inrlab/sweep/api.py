@@ -125,10 +125,11 @@ def run_trials(trials, *, signal, seeds=(0,), steps: int = 200, lr=None, batch_s
     cores) or 'ray' (`address`: a cluster, 'auto' the running one; None starts a local one).
     out: a folder for results.jsonl / summary.json (resumable); None writes nothing.
     fit_kw: further fit() arguments for every trial (schedule, eval_every, ...)."""
-    from .engine import Table, check_backend, drive
+    from .engine import Table, check_backend, check_trial_device, drive
     from .trial import tasks_for
 
     check_backend(backend, jobs, address, who="run_trials")
+    check_trial_device(device, backend, who="run_trials")
     if not isinstance(stack, bool):
         raise InrlabError(f"run_trials: 'stack' must be True or False, got {stack!r}")
     res = check_resources(resources, who="run_trials")

@@ -225,6 +225,23 @@ def check_backend(backend, jobs, address, *, who: str | None = None) -> None:
         _host_port(address, f"{where}{repr('address') if python else '--address'}")
 
 
+def check_trial_device(device, backend: str, who: str | None = None) -> None:
+    """The trials' device: a name inrlab trains on, and, on the local backend, one this machine
+    has (a Ray cluster's nodes may have what the driver lacks)."""
+    from ..checks import check_device_name
+    from ..fitsetup import resolve_device
+
+    where = f"{who}: 'device': " if who else ""
+    if not isinstance(device, str):
+        raise InrlabError(f"{where or 'device: '}must be a device name such as auto, cpu or cuda, got {device!r}")
+    try:
+        check_device_name(device)
+        if backend == "local":
+            resolve_device(device)
+    except InrlabError as e:
+        raise InrlabError(f"{where}{e}") from None
+
+
 def _host_port(address, what: str = "Ray address") -> tuple[str, int] | None:
     """(host, port) of a Ray address 'HOST:PORT' or 'ray://HOST:PORT'; None for 'auto' (the
     cluster running on this machine); one line naming `what` for anything else."""
@@ -304,6 +321,7 @@ def run_sweep(spec, out, *, backend: str = "local", address: str | None = None,
     {'summary', 'run', 'skipped', 'failed', 'out'}. `on_row` sees every row as it is written."""
     check_backend(backend, jobs, address)
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    check_trial_device(spec.device, backend)
     out = make_output_dir(out, "--out")
     table = Table(out)
     done = table.done()

@@ -231,6 +231,11 @@ def check_spec(raw: dict) -> Spec:
     device = raw.get("device", "auto")
     if not isinstance(device, str):
         raise _type_error("device", "a device name such as auto, cpu or cuda", device)
+    from ..checks import check_device_name
+    try:
+        check_device_name(device)
+    except InrlabError as e:
+        raise InrlabError(f"sweep spec: 'device': {e}") from None
     resources = check_resources(raw.get("resources"))
 
     listed = raw.get("trials") or []
