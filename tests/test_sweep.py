@@ -382,6 +382,7 @@ def test_run_trials_pickles_the_signal_to_worker_processes():
     (TRIALS, {"resources": {"gpu": 1}}, "unknown key 'resources.gpu'"),
     (TRIALS, {"resources": 4}, "'resources' must be a mapping"),
     (TRIALS, {"device": "tpu"}, "run_trials: 'device': unknown device 'tpu'"),
+    (TRIALS, {"device": 0}, "run_trials: 'device': must be a device name such as auto, cpu or cuda, got 0"),
     (TRIALS, {"backend": "ray", "address": "head-node"}, "'address' must be 'auto', HOST:PORT or ray://HOST:PORT"),
     (TRIALS, {"backend": "ray", "address": "head:0"}, "got 'head:0'"),
 ])
@@ -394,6 +395,14 @@ def test_run_trials_bad_input_is_one_line_naming_the_key(trials, kw, words, monk
     with pytest.raises(InrlabError) as e:
         run_trials(trials, steps=3, jobs=1, **kw)
     assert words in str(e.value) and "\n" not in str(e.value) and str(e.value).startswith("run_trials: ")
+
+
+def test_run_trials_takes_a_torch_device_as_notebooks_pass_it():
+    from inrlab.sweep import run_trials
+
+    rows = run_trials([{"model": "relu", "width": 4, "depth": 0}], signal=_sig16(), steps=2, jobs=1,
+                      device=torch.device("cpu"), show_progress=False)
+    assert rows[0]["status"] == "ok" and rows[0]["device"] == "cpu"
 
 
 def test_run_trials_on_ray_ships_the_signal(local_ray):

@@ -231,7 +231,11 @@ def check_trial_device(device, backend: str, who: str | None = None) -> None:
     from ..checks import check_device_name
     from ..fitsetup import resolve_device
 
+    import torch
+
     where = f"{who}: 'device': " if who else ""
+    if isinstance(device, torch.device):   # what resolve_device gives a notebook
+        device = str(device)
     if not isinstance(device, str):
         raise InrlabError(f"{where or 'device: '}must be a device name such as auto, cpu or cuda, got {device!r}")
     try:
