@@ -103,6 +103,22 @@ def test_study_on_the_ray_backend_brings_back_notebooks_metrics_and_figures(lab,
     assert "b_second" in (lab / "run" / "index.html").read_text()
 
 
+def test_notebooks_side_by_side_get_kernel_sockets_of_their_own(lab):
+    # jupyter_client's IPC default put every kernel on 'kernel-ipc-1..5' in its working folder:
+    # two notebooks of one folder run with --jobs 2 bound the same sockets and crossed messages
+    from inrlab.study.execute import kernel_manager_class
+
+    a, b = kernel_manager_class()(kernel_name="python3"), kernel_manager_class()(kernel_name="python3")
+    assert a.transport == "ipc" and a.ip != b.ip and Path(a.ip).is_absolute()
+    for _ in range(2):
+        code = study.run_study("quick", out=str(lab / "run"), jobs=2)
+        status = json.loads((lab / "run" / "status.json").read_text())["notebooks"]
+        assert code == 0, status
+        assert all(s["ok"] for s in status.values()) and len(status) == 2
+        shutil.rmtree(lab / "run")
+    assert not list((lab / "notebooks").glob("kernel-ipc*"))
+
+
 def test_resume_skips_finished_notebooks(lab, capsys):
     study.run_study("broken", out=str(lab / "run"))
     before = (lab / "run" / "b_second" / "metrics.json").stat().st_mtime_ns

@@ -4,10 +4,33 @@ per-cell callback, kernels on IPC sockets), its figures rendered to PNG, and its
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 from pathlib import Path
+
+
+@functools.lru_cache(maxsize=1)
+def kernel_manager_class():
+    """The kernel manager the study starts kernels with: jupyter_client's, on IPC sockets, each
+    kernel's sockets at a path of its own."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum, default
+
+    class IPCKernelManager(AsyncKernelManager):
+        # ipykernel warns on every start that TCP without CurveZMQ keys is unencrypted; local
+        # IPC sockets (in the Jupyter runtime folder, user-only) need no such warning.
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _ip_default(self):
+            # jupyter_client's own default, before a connection file exists, is 'kernel-ipc' in
+            # the kernel's working folder: two notebooks run side by side (--jobs 2) then bind
+            # the same sockets and read each other's messages. One path per kernel instead.
+            return _ipc_base()
+
+    return IPCKernelManager
 
 
 def _engine() -> str:
@@ -17,13 +40,6 @@ def _engine() -> str:
 
     if "inrlab" in papermill_engines._engines:
         return "inrlab"
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
-
-    class IPCKernelManager(AsyncKernelManager):
-        # ipykernel warns on every start that TCP without CurveZMQ keys is unencrypted; local
-        # IPC sockets (in the Jupyter runtime folder, user-only) need no such warning.
-        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
 
     class StudyEngine(NBClientEngine):
         @classmethod
@@ -36,11 +52,23 @@ def _engine() -> str:
                     on_cell((cell_index or 0) + 1, len(nb_man.nb.cells))
 
                 nb_man.cell_complete = cell_complete
-            kwargs.setdefault("kernel_manager_class", IPCKernelManager)
+            kwargs.setdefault("kernel_manager_class", kernel_manager_class())
             return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
 
     papermill_engines.register("inrlab", StudyEngine)
     return "inrlab"
+
+
+def _ipc_base() -> str:
+    """A socket path prefix of its own for one kernel, in the user's Jupyter runtime folder
+    (short: a Unix socket path may not exceed about 100 bytes)."""
+    import uuid
+
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    folder = Path(jupyter_runtime_dir())
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return str(folder / f"inrlab-{uuid.uuid4().hex[:12]}-ipc")
 
 
 def _execute(nb: Path, out_dir: Path, params: dict, on_cell=None) -> dict:
