@@ -111,12 +111,32 @@ def test_notebooks_side_by_side_get_kernel_sockets_of_their_own(lab):
     a, b = kernel_manager_class()(kernel_name="python3"), kernel_manager_class()(kernel_name="python3")
     assert a.transport == "ipc" and a.ip != b.ip and Path(a.ip).is_absolute()
     for _ in range(2):
-        code = study.run_study("quick", out=str(lab / "run"), jobs=2)
+        code = study.run_study("quick", out="run", jobs=2)   # relative, as make study's runs/<stamp>
+        assert Path.cwd() == lab   # papermill's cwd= chdir'd the process from both threads
         status = json.loads((lab / "run" / "status.json").read_text())["notebooks"]
         assert code == 0, status
         assert all(s["ok"] for s in status.values()) and len(status) == 2
         shutil.rmtree(lab / "run")
     assert not list((lab / "notebooks").glob("kernel-ipc*"))
+
+
+def test_a_notebook_runs_in_its_own_folder_without_moving_the_runner(lab, monkeypatch):
+    import os
+
+    real_chdir = os.chdir
+
+    def no_chdir(path):   # papermill's file handler re-enters the runner's own folder: that is no move
+        if Path(path).resolve() != lab.resolve():
+            raise AssertionError(f"the runner changed its working folder to {path}")
+        real_chdir(path)
+
+    (lab / "notebooks" / "c_where.ipynb").unlink(missing_ok=True)
+    _notebook(lab / "notebooks" / "c_where.ipynb", 'out_dir: str = ""  # output',
+              "import os\nfrom inrlab.report import Report\nReport(out_dir, notebook='c_where').add(cwd=os.getcwd())")
+    monkeypatch.setattr(os, "chdir", no_chdir)
+    assert study.run_study("quick", out=str(lab / "run"), only=["c_where"]) == 0
+    metrics = json.loads((lab / "run" / "c_where" / "metrics.json").read_text())["metrics"]
+    assert Path(metrics["cwd"]) == (lab / "notebooks").resolve()   # relative paths in a notebook keep working
 
 
 def test_resume_skips_finished_notebooks(lab, capsys):

@@ -43,7 +43,9 @@ def _engine() -> str:
 
     class StudyEngine(NBClientEngine):
         @classmethod
-        def execute_managed_notebook(cls, nb_man, kernel_name, on_cell=None, **kwargs):
+        def execute_managed_notebook(cls, nb_man, kernel_name, on_cell=None, kernel_cwd=None, **kwargs):
+            if kernel_cwd is not None:   # the kernel's working folder, without a chdir of this process
+                kwargs["resources"] = {"metadata": {"path": kernel_cwd}}
             if on_cell is not None:
                 complete = nb_man.cell_complete
 
@@ -78,9 +80,12 @@ def _execute(nb: Path, out_dir: Path, params: dict, on_cell=None) -> dict:
     t0 = time.time()
     status = {"notebook": nb.stem, "ok": False, "error": None}
     try:
+        # no cwd= here: papermill would os.chdir the whole process, and notebooks run side by
+        # side (--jobs 2) would change each other's folder and the runner's relative paths
+        nb, out_dir = nb.resolve(), out_dir.resolve()
         pm.execute_notebook(str(nb), str(out_dir / nb.name),
-                            parameters={**params, "out_dir": str(out_dir.resolve())},
-                            kernel_name="python3", progress_bar=False, cwd=str(nb.parent),
+                            parameters={**params, "out_dir": str(out_dir)},
+                            kernel_name="python3", progress_bar=False, kernel_cwd=str(nb.parent),
                             log_output=False, engine_name=_engine(), on_cell=on_cell)
         status["ok"] = True
     except Exception as e:

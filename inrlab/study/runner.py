@@ -97,6 +97,7 @@ def run_study(profile: str = "quick", only=None, out=None, jobs: int = 1, resume
     else:
         out_root = make_output_dir(Path(out) if out else Path("runs") / time.strftime("%Y%m%d-%H%M%S"),
                                    "--out")
+    out_root = out_root.resolve()   # later paths absolute: nothing hangs on the working folder
     execute = _execute
     if backend == "ray":
         from .remote import ray_executor
