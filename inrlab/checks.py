@@ -54,15 +54,20 @@ def _is_np_int(v) -> bool:
 
 # --------------------------------------------------------------------------- devices
 
+def parse_device(text) -> torch.device:
+    """torch.device(text), or one line saying which names are known."""
+    try:
+        return torch.device(text)
+    except (RuntimeError, TypeError):
+        raise InrlabError(f"unknown device '{text}' (use auto, cpu, cuda or mps)") from None
+
+
 def check_device_name(text) -> None:
     """Raise unless `text` names a device inrlab trains on ('auto', 'cpu', 'cuda:1', ...),
     whether or not this machine has it (a sweep's trials may run on other machines)."""
     if text == "auto":
         return
-    try:
-        dev = torch.device(text)
-    except (RuntimeError, TypeError):
-        raise InrlabError(f"unknown device '{text}' (use auto, cpu, cuda or mps)") from None
+    dev = parse_device(text)
     if dev.type == "meta" or dev.type not in DEVICE_TYPES:
         raise InrlabError(f"device '{text}' is not one inrlab trains on (use auto, cpu, cuda or mps)")
 

@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 
 from .checks import (COMPILE_MODES, check_callbacks, check_device, check_number, check_output_file,
-                     check_seed, refuse_special_file)
+                     check_seed, parse_device, refuse_special_file)
 from .defaults import adam_settings
 from .errors import InrlabError
 from .signals import Signal
@@ -29,11 +29,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cpu")
     if not isinstance(device, (str, torch.device)):
         raise InrlabError(f"device must be a name such as 'cpu' or 'cuda:0', got {device!r}")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InrlabError(f"unknown device '{device}' (use auto, cpu, cuda or mps)") from None
-    return check_device(dev, device)
+    return check_device(parse_device(device), device)
 
 # --------------------------------------------------------------------------- schedules
 

@@ -170,6 +170,7 @@ def check_schedulable(ray, cpus: float, gpus: float, address: str | None, what: 
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     if any(r.get("CPU", 0) >= cpus and r.get("GPU", 0) >= gpus for r in nodes):
         return
+
     def n(count, unit):
         return f"{count:g} {unit}" + ("" if count == 1 else "s")
 
@@ -228,10 +229,10 @@ def check_backend(backend, jobs, address, *, who: str | None = None) -> None:
 def check_trial_device(device, backend: str, who: str | None = None) -> None:
     """The trials' device: a name inrlab trains on, and, on the local backend, one this machine
     has (a Ray cluster's nodes may have what the driver lacks)."""
+    import torch
+
     from ..checks import check_device_name
     from ..fitsetup import resolve_device
-
-    import torch
 
     where = f"{who}: 'device': " if who else ""
     if isinstance(device, torch.device):   # what resolve_device gives a notebook
