@@ -113,12 +113,22 @@ class Stat:
         return f"{self.mean:.2f}" if self.n < 2 else f"{self.mean:.2f} ± {self.sd:.2f} (n={self.n})"
 
 
+def _finite(v) -> bool:
+    return v is not None and not isinstance(v, bool) and math.isfinite(float(v))
+
+
 def stat(values) -> Stat:
+    """Over every value given: a missing (None) or non-finite one (a diverged seed) makes the
+    statistic NotRun, never a mean of the seeds that are left."""
     if isinstance(values, (int, float)) and not isinstance(values, bool):
         values = [values]
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not vals:
-        raise NotRun("no finite values")
+    values = list(values)
+    bad = [v for v in values if not _finite(v)]
+    if not values or bad:
+        raise NotRun("no values over seeds" if not values else
+                     f"{len(bad)} of {len(values)} values over seeds are missing or not finite "
+                     f"({', '.join(map(str, bad[:3]))}): a seed diverged or was not recorded")
+    vals = [float(v) for v in values]
     n = len(vals)
     mean = sum(vals) / n
     sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else 0.0
@@ -132,7 +142,28 @@ def need(m: dict, *path):
         if not isinstance(cur, dict) or str(key) not in cur or cur[str(key)] is None:
             raise NotRun(f"the run recorded no {'/'.join(map(str, path))}")
         cur = cur[str(key)]
+    if isinstance(cur, float) and not math.isfinite(cur):
+        raise NotRun(f"the run recorded a non-finite {'/'.join(map(str, path))} ({cur})")
     return cur
+
+
+def number(value, what: str) -> float:
+    """`value` as a float; NotRun naming `what` when it is missing, not a number or not finite."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise NotRun(f"the run recorded no number for {what} (got {value!r})") from None
+    if not math.isfinite(x):
+        raise NotRun(f"the run recorded a non-finite {what} ({x})")
+    return x
+
+
+def numbers(values, what: str) -> list[float]:
+    """A recorded list (a curve, a sweep) as floats; NotRun naming `what` and the first index
+    that is missing or not finite."""
+    if not isinstance(values, (list, tuple)):
+        raise NotRun(f"the run recorded no list for {what} (got {type(values).__name__})")
+    return [number(v, f"{what}[{i}]") for i, v in enumerate(values)]
 
 
 def difference(a, b) -> tuple[Stat, str | None]:
@@ -187,6 +218,7 @@ def ranking(measured: dict, order: list, paper: dict | None = None, tol_db: floa
 
 
 def ratio_check(measured: float, paper: float, rel_tol: float, label: str) -> Outcome:
+    measured = number(measured, f"{label} ratio")
     off = measured / paper - 1
     verdict = "reproduced" if abs(off) <= rel_tol else "not reproduced"
     return Outcome(verdict, {label: f"{measured:.4g}x"},
@@ -252,7 +284,7 @@ def evaluate(c: Claim, metrics: dict | None, why_not: str = "") -> Row:
             outcome = c.check(metrics)
         except NotRun as e:
             outcome = Outcome("not run", {}, str(e))
-        except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError) as e:
+        except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, OverflowError) as e:
             outcome = Outcome("not run", {}, f"the metrics could not be read ({type(e).__name__}: {e})")
     if outcome.verdict == "reproduced" and metrics is not None:
         other = [k for k in c.levels_need if k in c.protocol and any(d.startswith(f"{k} ") for d in diffs)]

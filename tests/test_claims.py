@@ -330,3 +330,52 @@ def test_cli_lists_and_judges(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "run folder not found" in err
     assert main(["claims"]) == 2
+
+
+def _leaves(m, path=()):
+    """The paths of every number in a metrics tree (dict keys and list indices)."""
+    if isinstance(m, dict):
+        for k, v in m.items():
+            yield from _leaves(v, path + (k,))
+    elif isinstance(m, list):
+        for i, v in enumerate(m):
+            yield from _leaves(v, path + (i,))
+    elif isinstance(m, (int, float)) and not isinstance(m, bool):
+        yield path
+
+
+def _replaced(m, path, value):
+    if not path:
+        return value
+    out = list(m) if isinstance(m, list) else dict(m)
+    out[path[0]] = _replaced(m[path[0]], path[1:], value)
+    return out
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), None])
+def test_a_missing_or_non_finite_number_never_carries_a_verdict(bad):
+    # every number a passing case holds, made NaN, inf or None in turn: the claim is judged
+    # 'not run', or the number was not one it reads (same verdict, and no 'nan'/'inf' shown)
+    judged = 0
+    for cid, metrics, verdict in CASES:
+        if verdict == "not run":
+            continue
+        for path in _leaves(metrics):
+            row = claims.evaluate(claims.get(cid), _replaced(metrics, path, bad))
+            shown = " ".join(map(str, row.measured.values())) + " " + row.detail
+            if row.verdict != "not run":
+                assert "nan" not in shown and "inf" not in shown.replace("info", ""), (cid, path, row)
+                # a protocol number made NaN is a protocol difference: levels no longer compare
+                downgraded = (verdict, row.verdict) == ("reproduced", "ordering reproduced") and \
+                    "levels not comparable" in row.detail
+                assert row.verdict == verdict or downgraded, (cid, path, row.verdict, row.detail)
+            else:
+                judged += 1
+    assert judged > 50   # most numbers are read by their check
+
+
+def test_a_diverged_seed_is_named_not_dropped():
+    with pytest.raises(claims.NotRun, match="1 of 3 values over seeds are missing or not finite"):
+        claims.stat([30.0, float("nan"), 31.0])
+    row = claims.evaluate(claims.get("rwf-recovery"), _recovery([20, 21, 22], [30, float("nan"), float("nan")]))
+    assert row.verdict == "not run" and "2 of 3 values" in row.detail

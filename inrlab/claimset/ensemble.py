@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..claims import NotRun, Outcome, claim, need, ranking, ratio_check
+from ..claims import NotRun, Outcome, claim, need, number, numbers, ranking, ratio_check
 from ._common import ENRP
 
 TABLE_I = {"SIREN": 34.12, "S0": 33.80, "S1": 36.51, "S2": 67.51, "S3": 75.26, "S4": 83.08}
@@ -40,12 +40,12 @@ def _eighty(m):
     seeds; SIREN and the ensembles on the same steps."""
     curves = need(m, "curves")
     base = need(curves, "SIREN")
-    ref = dict(zip(need(base, "step"), need(base, "psnr")))
+    ref = dict(zip(numbers(need(base, "step"), "curves/SIREN/step"), numbers(need(base, "psnr"), "curves/SIREN/psnr")))
     steps = sorted(ref)
     shown, late, never = {}, [], []
     for name in ("S2", "S3", "S4"):
         c = need(curves, name)
-        ys = dict(zip(need(c, "step"), need(c, "psnr")))
+        ys = dict(zip(numbers(need(c, "step"), f"curves/{name}/step"), numbers(need(c, "psnr"), f"curves/{name}/psnr")))
         common = [s for s in steps if s in ys]
         if not common:
             raise NotRun(f"the curves of {name} and SIREN share no evaluation step")
@@ -140,8 +140,12 @@ ALG1_PICKS = {2: (5, 64), 4: (2, 64), 8: (1, 128), 16: (1, 128), 32: (1, 128)}
                  "depths": [1, 2, 3, 4, 5], "widths": [16, 32, 64, 128, 256, 512]})
 def _alg1(m):
     """search_M<M>_depth, search_M<M>_width for each searched M."""
-    picks = {M: (int(m[f"search_M{M}_depth"]), int(m[f"search_M{M}_width"])) for M in ALG1_PICKS
-             if m.get(f"search_M{M}_depth") is not None and m.get(f"search_M{M}_width") is not None}
+    picks = {}
+    for M in ALG1_PICKS:
+        keys = [f"search_M{M}_{k}" for k in ("depth", "width")]
+        if all(m.get(k) is None for k in keys):
+            continue   # M not searched
+        picks[M] = tuple(int(number(m.get(k), k)) for k in keys)
     if not picks:
         raise NotRun("the search ran none of M = 2, 4, 8, 16, 32")
     shown = {f"M={M}": f"d={d}, w={w}" for M, (d, w) in picks.items()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..claims import Outcome, claim, need, ranking, stat
+from ..claims import Outcome, claim, need, number, ranking, stat
 from ._common import LOE
 
 LOE_TABLE = {"LeakyReLU fine-to-coarse": 34.26, "LeakyReLU quad-tree": 33.46,
@@ -26,7 +26,7 @@ def _loe_pairs(m, which, pairs, paper):
     predicting the mean scores, when recorded) did not train: 'not reproduced' at any seed count
     when another Table I run trained in the same steps, else 'not run' (too few steps)."""
     got = _loe_runs(m, which)
-    floor = m.get("mean_psnr")
+    floor = None if m.get("mean_psnr") is None else number(m["mean_psnr"], "mean_psnr")
     table = [v for k, v in got.items() if k in LOE_TABLE and v is not None]
     shown, outs = {}, []
     for hi, lo in pairs:
@@ -85,7 +85,7 @@ def _no_init(m):
     runs = _loe_runs(m, "peak")
     sine = stat(need(runs, "sine fine-to-coarse"))
     leaky = stat(need(runs, "LeakyReLU fine-to-coarse"))
-    floor = float(need(m, "mean_psnr"))
+    floor = number(need(m, "mean_psnr"), "mean_psnr")
     shown = {"sine, default init": str(sine), "LeakyReLU": str(leaky), "predicting the mean": f"{floor:.2f}"}
     if sine.mean < floor + 3 and leaky.mean < floor + 3:
         return Outcome("not run", shown, "neither sine nor LeakyReLU rose 3 dB above the constant-mean "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..claims import NotRun, Outcome, claim, need
+from ..claims import NotRun, Outcome, claim, need, number
 from ._common import MH, by_number
 
 SPECTRAL_PROTOCOL = {"size": 256, "width": 256, "depth": 3, "steps": 2000, "lr": 0.001,
@@ -20,7 +20,7 @@ def _spectral_bias(m):
     power (dB) of the frequencies holding the lowest, middle and highest third of the target's
     power (DC excluded), averaged over the training snapshots."""
     bands = need(m, "spectral_band_residual_db", "relu")
-    low, mid, high = (float(need(bands, k)) for k in ("low", "mid", "high"))
+    low, mid, high = (number(need(bands, k), f"spectral_band_residual_db/relu/{k}") for k in ("low", "mid", "high"))
     shown = {"residual low/mid/high band (dB, mean over training)": f"{low:.1f} / {mid:.1f} / {high:.1f}"}
     if min(low, mid, high) > -1:
         raise NotRun(f"the ReLU network fit none of the bands (residuals {low:.1f} / {mid:.1f} / {high:.1f} dB, "
@@ -49,16 +49,16 @@ def _mh_heads(m):
         raise NotRun("the sweep has fewer than 2 octaves")
     lo, hi = octs[0], octs[-1]
     heads = list(rows)
-    fall = {h: float(rows[h][lo]) - float(rows[h][hi]) for h in heads}
-    top = [float(rows[h][hi]) for h in heads]
-    shown = {f"{int(h)} heads": f"{float(rows[h][lo]):.1f} -> {float(rows[h][hi]):.1f} dB"
-             for h in (heads[0], heads[-1])}
+    psnr = {(h, o): number(rows[h].get(o), f"mh_psnr_by_octave/{h:g}/{o:g}") for h in heads for o in (lo, hi)}
+    fall = {h: psnr[h, lo] - psnr[h, hi] for h in heads}
+    top = [psnr[h, hi] for h in heads]
+    shown = {f"{int(h)} heads": f"{psnr[h, lo]:.1f} -> {psnr[h, hi]:.1f} dB" for h in (heads[0], heads[-1])}
     shown["octaves"] = f"{lo:g} -> {hi:g}"
     rising = all(b >= a - 1.0 for a, b in zip(top[:-1], top[1:]))
     gain = top[-1] - top[0]
     # under-training costs the many-head model at the smooth target; the heads' effect shows at the
     # rough one: the sweep can judge only where that effect is the larger of the two
-    shortfall = float(rows[heads[0]][lo]) - float(rows[heads[-1]][lo])
+    shortfall = psnr[heads[0], lo] - psnr[heads[-1], lo]
     if shortfall > 3 and shortfall >= gain:
         raise NotRun(f"{int(heads[-1])} heads fit the smoothest target (octave {lo:g}) {shortfall:.1f} dB worse "
                      f"than {int(heads[0])} and gain only {gain:+.1f} dB at octave {hi:g}: the many-head models "
