@@ -26,3 +26,22 @@ def test_time_to_30db_has_a_row_for_every_new_family_beside_the_old_ones():
         models.build(name, signal=signals.image("camera", size=16), seed=0, **kw)
         assert lr > 0
     assert not {n for _, n, _, _ in TTP_CONFIGS} & {n for _, n, _, _ in TTP_FAMILY_CONFIGS}
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--json", "{tmp}"], "--json '{tmp}' is a directory; give a file path inside it"),
+    (["--json", "{tmp}/f.json/x.json"], "which is a file, not a folder"),
+    (["--only"], "--only needs at least one case name (see --list)"),
+    (["--quick", "--only", "sweep_pool"], "bench case 'sweep_pool' runs only without --quick"),
+    (["--only", "nosuch"], "unknown bench case 'nosuch'"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_bench_refuses_bad_arguments_in_one_line_before_any_case_runs(tmp_path, capsys, monkeypatch, argv, words):
+    from inrlab.bench import runner
+
+    (tmp_path / "f.json").write_text("{}")
+    monkeypatch.setattr(runner, "references", lambda *a, **k: pytest.fail("a case ran before the check"))
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert runner.main(argv) == 2
+    err = capsys.readouterr().err
+    assert words.replace("{tmp}", str(tmp_path)) in err and err.count("\n") == 1, err

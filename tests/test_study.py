@@ -532,3 +532,21 @@ def test_png_export_counts_only_the_files_written_and_retries_a_dropped_one(tmp_
     calls.clear()
     calls.append("earlier")  # the third call onwards writes b: a retry now recovers it
     assert export_pngs(tmp_path) == "2 written"
+
+
+def test_atomic_results_are_as_readable_as_any_file_written_here(tmp_path):
+    import os
+
+    from inrlab.atomic import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "new.json", "{}")          # mkstemp alone would give 0600
+        assert os.stat(tmp_path / "new.json").st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+    path = tmp_path / "kept.json"
+    path.write_text("{}")
+    os.chmod(path, 0o604)
+    atomic_write_text(path, "[]")                               # a replaced file keeps its mode
+    assert os.stat(path).st_mode & 0o777 == 0o604 and path.read_text() == "[]"

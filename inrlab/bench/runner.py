@@ -121,12 +121,22 @@ def run_bench(device: str = "auto", quick: bool = False, only=None, json_path=No
         wav = os.path.abspath(DEFAULT_WAV)
     if wav and not os.path.exists(wav):
         raise InrlabError(f"--wav file not found: '{wav}'")
+    if json_path is not None:
+        from ..checks import check_output_file
+
+        check_output_file(json_path, "--json")   # before the cases run, not after
     dev = resolve_device(device)
     names = [n for n, c in CASES.items() if (c.quick or not quick)]
-    if only:
+    if only is not None:
+        if not only:
+            raise InrlabError("--only needs at least one case name (see --list)")
         unknown = [o for o in only if o not in CASES]
         if unknown:
             raise InrlabError(f"unknown bench case '{unknown[0]}' (choose from {', '.join(CASES)})")
+        full = [o for o in only if o not in names]
+        if full:
+            raise InrlabError(f"bench case '{full[0]}' runs only without --quick (full-only cases: "
+                              f"{', '.join(n for n, c in CASES.items() if not c.quick)})")
         names = [n for n in names if n in only]
     print(f"inrlab bench on {dev} ({platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -203,7 +213,9 @@ def _package_doc() -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m inrlab.bench", description=_package_doc())
+    from ..cli import OneLineParser, guarded
+
+    p = OneLineParser(prog="python -m inrlab.bench", description=_package_doc())
     p.add_argument("--device", default="auto")
     p.add_argument("--quick", action="store_true", help="smaller sizes, shorter timing")
     p.add_argument("--only", nargs="*", default=None, help="case names to run")
@@ -213,20 +225,20 @@ def main(argv=None) -> int:
                    "beside the repository, if present)")
     p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--_ctx", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    from ..allocator import enable
-    enable()  # before any tensor: the cases are timed with the allocator fit() runs with
-    if args._child:
-        print(json.dumps(_child(args._child, json.loads(args._ctx))))
-        return 0
-    if args.list:
-        for n, c in CASES.items():
-            print(f"{n:<28} {c.group:<16} {'quick' if c.quick else 'full only'}  {c.note}")
-        return 0
-    try:
+
+    def run() -> int:
+        args = p.parse_args(argv)
+        from ..allocator import enable
+        enable()  # before any tensor: the cases are timed with the allocator fit() runs with
+        if args._child:
+            print(json.dumps(_child(args._child, json.loads(args._ctx))))
+            return 0
+        if args.list:
+            for n, c in CASES.items():
+                print(f"{n:<28} {c.group:<16} {'quick' if c.quick else 'full only'}  {c.note}")
+            return 0
         run_bench(args.device, args.quick, args.only, args.json, wav=args.wav)
-    except InrlabError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return guarded(run)   # one line for bad input (exit 2), Ctrl-C (130) or the unforeseen (1)
 
