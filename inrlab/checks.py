@@ -134,6 +134,57 @@ def refuse_special_file(path, what: str) -> None:
         raise InrlabError(f"{what} '{path}' is {kind}, not a regular file")
 
 
+def read_text_file(path, what: str) -> str:
+    """The UTF-8 text of an input file, or one line naming `what` and the path: missing, a
+    folder, a FIFO or device, unreadable, or not UTF-8 text."""
+    path = Path(path)
+    if not path.exists():
+        raise InrlabError(f"{what} not found: '{path}'")
+    if path.is_dir():
+        raise InrlabError(f"{what} '{path}' is a folder, not a file")
+    refuse_special_file(path, what)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InrlabError(f"{what} '{path}' is not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise InrlabError(f"{what} '{path}' cannot be read: {e.strerror or e}") from None
+
+
+def read_yaml(path, what: str):
+    """A YAML input file (safe types only) as Python data; one line naming `what`, the path and
+    the line for a file that cannot be read, is not YAML, or repeats a key in one mapping (YAML
+    would keep the last value silently)."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                repeated = key in seen
+                seen.add(key)
+            except TypeError:   # an unhashable key: the constructor below names it
+                continue
+            if repeated:
+                raise InrlabError(f"{what} '{path}' repeats the key '{key}' at line "
+                                  f"{key_node.start_mark.line + 1} (YAML keeps only the last one)")
+        return loader.construct_mapping(node, deep=deep)
+
+    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    text = read_text_file(path, what)
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InrlabError(f"{what} '{path}' is not valid YAML{where}: {problem}") from None
+
+
 def _blocking_ancestor(path: Path) -> tuple[Path | None, Path]:
     """(the first ancestor of `path` that exists but is not a folder, or None; the nearest
     existing ancestor)."""
@@ -290,9 +341,9 @@ _INTEGER = re.compile(r"[0-9]+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 # the specs NAME or NAME:ARG: (ARG when absent, its type, its rule, how the message states both)
 _ARG_SPECS = {
-    "perlin": (4.0, float, lambda v: v > 0, "OCTAVES' with OCTAVES a positive number"),
-    "star": (32, int, lambda v: v > 0, "SPOKES' with SPOKES a positive integer"),
-    "bandnoise": (0.25, float, lambda v: 0 < v <= 1, "CUTOFF' with CUTOFF a number in (0, 1] (a fraction of Nyquist)"),
+    "perlin": (4.0, float, lambda v: v > 0, "OCTAVES", "a positive number"),
+    "star": (32, int, lambda v: v > 0, "SPOKES", "a positive integer"),
+    "bandnoise": (0.25, float, lambda v: 0 < v <= 1, "CUTOFF", "a number in (0, 1] (a fraction of Nyquist)"),
 }
 
 
@@ -308,14 +359,15 @@ def parse_signal_spec(spec, exists=os.path.exists) -> tuple[str, object]:
                           f"(accepted: {SPEC_FORMS})")
     if exists(text):
         return ("wav", text) if text.lower().endswith(".wav") else ("image", text)
-    for kind, (default, parse, ok, form) in _ARG_SPECS.items():
+    for kind, (default, parse, ok, arg_name, rule) in _ARG_SPECS.items():
         if text == kind:
             return kind, default
         if text.startswith(kind + ":"):
             arg = text[len(kind) + 1:]
             pattern = _INTEGER if parse is int else _NUMBER
             if not pattern.fullmatch(arg) or not math.isfinite(float(arg)) or not ok(parse(arg)):
-                raise InrlabError(f"{kind} spec must be '{kind}' or '{kind}:{form}', got '{text}'")
+                raise InrlabError(f"{kind} spec must be '{kind}' or '{kind}:{arg_name}' with {arg_name} "
+                                  f"{rule}, got '{text}'")
             return kind, parse(arg)
     if text in ("synth", "audio"):
         return "synth", None

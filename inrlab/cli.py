@@ -10,10 +10,10 @@ import argparse
 import json
 import sys
 
-from .errors import InrlabError
+from .errors import InrlabError, Terminated
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     def error(self, message):  # argparse prints usage + message; we print one line
         raise InrlabError(f"{self.prog}: {message}")
 
@@ -126,17 +126,23 @@ def cmd_study(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import format_summary, run_sweep
+    from .sweep import format_failures, format_summary, run_sweep
 
     result = run_sweep(args.spec, args.out, backend=args.backend, address=args.address,
                        jobs=args.jobs, show_progress=None if not args.json else False)
     if args.json:
-        print(json.dumps({k: result[k] for k in ("summary", "run", "skipped", "failed", "out")}))
+        print(json.dumps({k: result[k] for k in ("summary", "run", "skipped", "failed", "out", "other")}))
     else:
         print(format_summary(result["summary"]))
+        if result["failures"]:
+            print(format_failures(result["failures"]))
         print(f"{result['run']} trials run ({result['failed']} failed), {result['skipped']} "
               f"already in {result['out']}")
-    return 0
+        if result["other"]:
+            print(f"note: {result['other']} finished trials in {result['out']} are not in this spec; "
+                  f"they are kept, and the summary includes them")
+    # failed trials are rows of the table (a rerun retries them); the exit code says some failed
+    return 1 if result["failed"] else 0
 
 
 def cmd_claims(args) -> int:
@@ -162,8 +168,8 @@ def cmd_claims(args) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="inrlab", description="Implicit neural representation lab.")
-    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    p = OneLineParser(prog="inrlab", description="Implicit neural representation lab.")
+    sub = p.add_subparsers(dest="command", parser_class=OneLineParser)
 
     f = sub.add_parser("fit", help="fit one model to one signal")
     f.add_argument("--model", required=True, help="registered model name (see `inrlab models`)")
@@ -249,11 +255,15 @@ def main(argv=None) -> int:
 def guarded(run) -> int:
     """run() with every exception turned into one line on stderr and an exit code: 2 for bad
     input (InrlabError), 130 for Ctrl-C, 1 for anything else."""
+    restore = _term_as_interrupt()
     try:
         return run()
     except InrlabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("error: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
@@ -264,3 +274,22 @@ def guarded(run) -> int:
         msg = " ".join(str(e).split())[:300]
         print(f"error: unexpected {type(e).__name__}: {msg}", file=sys.stderr)
         return 1
+    finally:
+        restore()
+
+
+def _term_as_interrupt():
+    """Make SIGTERM raise `Terminated` (a KeyboardInterrupt) in the main thread while a command
+    runs, where it has no handler of its own; returns what puts the old handler back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return lambda: None
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)

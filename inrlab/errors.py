@@ -23,6 +23,11 @@ class TrainingDiverged(InrlabError):
         self.history = history
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a `timeout`, a batch scheduler, `kill`), raised in the main thread so that every
+    path that keeps results on Ctrl-C (the sweep's table and summary, a study's status) runs."""
+
+
 def nearest_valid(n: int, divisor: int) -> tuple[int, int]:
     """The multiples of `divisor` just below and above `n` (the smaller one at least `divisor`)."""
     below = max(divisor, (n // divisor) * divisor)

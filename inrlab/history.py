@@ -12,7 +12,8 @@ class History:
     Per evaluation (every `eval_every` steps and after the last step): fit PSNR, held-out PSNR
     (None without a held-out set) and the training wall seconds so far (evaluation excluded).
     After the last step only (SSIM is costly): `ssim` on the training image and `ssim_heldout`
-    on the held-out image grid (`final_ssim`), with `ssim_note` saying why one is None."""
+    on the held-out image grid (`final_ssim`), with `ssim_note` saying why one is None.
+    `diverged`: a stacked member's reason for stopping early (then it has no evaluation)."""
 
     step: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
@@ -24,6 +25,9 @@ class History:
     ssim: float | None = None
     ssim_heldout: float | None = None
     ssim_note: str | None = None
+    # why training stopped before its last step: a stacked member whose loss stopped being
+    # finite (`fit_stacked`; a fit() raises TrainingDiverged instead); None when it ran through
+    diverged: str | None = None
 
     @property
     def final(self) -> dict:

@@ -182,6 +182,12 @@ def run_callbacks(callbacks: list, state: FitState) -> None:
 
 # --------------------------------------------------------------------------- the run
 
+
+def diverged_message(loss: float, step: int, lr: float) -> str:
+    """What a fit says when its loss stops being finite (fit's TrainingDiverged, a stacked
+    member's History.diverged)."""
+    return f"loss became {loss} at step {step} with lr={lr:g}: lower the learning rate"
+
 class FitState:
     """What a callback sees: `step`, `steps`, `model`, `signal`, `history`, `optimizer`; after
     training `finished` (and `error` if it raised). Its methods act on the run: `flush()`
@@ -235,8 +241,7 @@ class FitState:
             if not math.isfinite(loss):
                 kept = (f"; the last good checkpoint (step {self.last_saved}) is kept at "
                         f"'{self.checkpoint}'" if self.checkpoint is not None and self.last_saved > 0 else "")
-                raise TrainingDiverged(f"loss became {loss} at step {s} with lr="
-                                       f"{self.history.config['lr']:g}: lower the learning rate{kept}",
+                raise TrainingDiverged(diverged_message(loss, s, self.history.config["lr"]) + kept,
                                        history=self.history)
             self.history.step.append(s)
             self.history.loss.append(loss)

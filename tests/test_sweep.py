@@ -48,6 +48,14 @@ def test_grid_and_list_expand_to_trials_times_seeds():
     ({"device": "meta"}, "'device': device 'meta' is not one inrlab trains on"),
     ({"signals": [{"source": "synth", "gray": True}]}, "'signals[0].gray': gray is an image option"),
     ({"resources": {"cpus": "two"}}, "'resources.cpus' must be a non-negative number"),
+    ({"seeds": [0, 2 ** 64]}, "'seeds' must be an integer from 0 to 2**63 - 1"),
+    ({"seeds": 10 ** 9}, "'seeds' as a count must be from 1 to 100000"),
+    ({"signals": [{**SIGNAL, "seed": -1}]}, "'signals[0].seed' must be an integer from 0 to 2**63 - 1"),
+    ({"lr": float("inf")}, "'lr' must be a positive finite number or null"),
+    ({"grid": {"model": ["siren"], "width": list(range(1, 1001)), "depth": list(range(1, 101))}},
+     "more than 100000 trials"),
+    ({"signals": [{"source": "no/such.png", "size": 16}]}, "signal 'no/such.png': image file not found"),
+    ({"signals": [{"source": "perlin:100", "size": 16}]}, "signal 'perlin:100'"),
 ])
 def test_malformed_spec_refused_before_anything_runs(tmp_path, over, words):
     with pytest.raises(InrlabError) as e:
@@ -552,3 +560,125 @@ def test_a_device_this_machine_lacks_is_refused_locally_before_anything_runs(tmp
     with pytest.raises(InrlabError, match="device 'cuda' requested but CUDA is not available here"):
         sweep(spec(device="cuda"), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_trial_listed_twice_runs_once_and_counts_once(tmp_path):
+    one = {"model": "siren", "width": 8, "depth": 1}
+    raw = spec(trials=[one, one], grid={"model": ["siren"], "width": [8], "depth": [1]})
+    result = sweep(raw, tmp_path)
+    assert (result["run"], result["skipped"]) == (2, 0)          # one trial x 2 seeds
+    (entry,) = result["summary"]
+    assert entry["seeds"] == [0, 1] and entry["metrics"]["psnr"]["n"] == 2
+    # a table that holds a trial twice (written by an older inrlab) still counts it once
+    rows = read_rows(tmp_path)
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows + rows[:1]))
+    (entry,) = engine.summarize(read_rows(tmp_path))
+    assert entry["seeds"] == [0, 1] and entry["metrics"]["psnr"]["n"] == 2
+
+
+@pytest.mark.parametrize("text, words", [
+    (b"signals: camera\nsignals: astronaut\ntrials: [{model: siren}]\n",
+     "repeats the key 'signals' at line 2 (YAML keeps only the last one)"),
+    (b"\xff\xfesignals: camera\n", "is not UTF-8 text (byte 0)"),
+    (b"signals: [camera\n", "is not valid YAML at line 2"),
+])
+def test_a_spec_file_that_is_not_clean_yaml_is_one_line(tmp_path, capsys, text, words):
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(text)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and str(path) in err and err.count("\n") == 1
+    assert main(["sweep", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert f"sweep spec '{tmp_path}' is a folder, not a file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("line, words", [
+    ('{"status": "ok", "config": {}}', "line 2 is not a result row (no 'hash')"),
+    ('{"hash": "x", "status": "ok"}', "line 2 is not a result row (no 'config')"),
+    ('[1, 2]', "line 2 is not a result row (a JSON list, not a mapping)"),
+    ('{"hash": "x", "status": "ok", "config": {', "line 2 is not a result row (not JSON)"),
+])
+def test_a_damaged_results_table_is_refused_naming_the_line(tmp_path, line, words):
+    sweep(spec(seeds=[0], grid={"model": ["siren"], "width": [8], "depth": [1]}), tmp_path)
+    table = tmp_path / "results.jsonl"
+    table.write_text(table.read_text() + line + "\n")
+    with pytest.raises(InrlabError) as e:
+        sweep(spec(seeds=[0, 1]), tmp_path)
+    assert words in str(e.value) and "delete that line to keep the others" in str(e.value)
+    assert len(table.read_text().splitlines()) == 2        # nothing rewritten, nothing lost
+
+
+def test_a_diverging_stacked_member_fails_as_its_fit_does_and_spares_the_others():
+    sig = signals.image("camera", size=16, gray=True)
+    for family, kw in [("siren", {}), ("ff", {"mapping_size": 8}), ("siren", {"factorize": True})]:
+        built = [models.build(family, signal=sig, width=16, depth=1, seed=s, **kw) for s in range(3)]
+        with torch.no_grad():
+            list(built[1].parameters())[-1].fill_(float("nan"))   # member 1's loss is NaN at step 1
+        histories = fit_stacked(built, sig, 6)
+        way = histories[0].config["stacked_with"]
+        assert histories[1].diverged.startswith("loss became nan at step 1 with lr="), (family, way)
+        assert histories[1].loss == [] and histories[1].final["psnr"] is None
+        for s in (0, 2):
+            ref = fit(models.build(family, signal=sig, width=16, depth=1, seed=s, **kw), sig, steps=6, seed=s,
+                      progress=False)
+            assert histories[s].diverged is None and histories[s].loss == pytest.approx(ref.loss, rel=1e-5), way
+
+
+def test_a_diverged_trial_is_a_failed_row_stacked_or_not(tmp_path):
+    # the same trials stacked and unstacked: each seed a failed row with fit()'s TrainingDiverged
+    raw = spec(grid={"model": ["relu"], "width": [16], "depth": [1]}, lr=1e30, seeds=3, steps=20)
+    for stack in (True, False):
+        result = sweep({**raw, "stack": stack}, tmp_path / str(stack))
+        rows = read_rows(tmp_path / str(stack))
+        assert (result["run"], result["failed"]) == (3, 3) and result["summary"] == [], stack
+        assert all(r["error"].startswith("TrainingDiverged: loss became") and "lower the learning rate"
+                   in r["error"] for r in rows), rows
+
+
+def test_cli_names_each_failure_and_exits_non_zero(tmp_path, capsys):
+    import yaml
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec(grid={"model": ["siren"], "width": [8], "depth": [1], "dim_out": [1, 3]},
+                                        seeds=[0, 1])))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    failed = [ln for ln in out.splitlines() if ln.startswith("failed: ")]
+    assert len(failed) == 1 and "dim_out=3" in failed[0] and "seeds 0, 1" in failed[0], out
+    assert "model outputs 3 channels but signal 'camera' has 1" in failed[0]
+    assert "4 trials run (2 failed)" in out
+
+
+def test_summary_shows_a_metric_s_own_count_when_seeds_lack_it():
+    rows = [{"hash": str(i), "status": "ok", "psnr": v, "seconds": 1.0,
+             "config": {"signal": {"source": "camera", "size": 16}, "model": "siren", "params": {}, "steps": 5,
+                        "lr": None, "seed": i}} for i, v in enumerate([20.0, float("nan"), 22.0])]
+    text = engine.format_summary(engine.summarize(rows))
+    assert "psnr 21 ± 1.41 (n=2 of 3)" in text and "seconds 1 ± 0 (n=3)" in text.replace("seconds 1 ± 0;", "")
+
+
+def test_a_sigterm_keeps_the_rows_and_writes_the_summary(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec(grid={"model": ["siren"], "width": [64], "depth": [2]}, seeds=40,
+                                        steps=200, stack=False)))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "inrlab", "sweep", str(path), "--out", str(out), "--jobs", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out / "results.jsonl").exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "error: terminated (SIGTERM)" in err and "Traceback" not in err, err
+    rows = read_rows(out)
+    assert 1 <= len(rows) < 40
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary[0]["metrics"]["psnr"]["n"] == len(rows)

@@ -26,17 +26,14 @@ def list_notebooks(folder: Path | None = None) -> list[Path]:
 
 def load_profile(profile: str, folder: Path | None = None) -> dict:
     """{notebook stem: {parameter: value}} for a profile name or a YAML path."""
-    import yaml
+    from ..checks import read_yaml
 
     folder = folder or notebooks_dir()
     path = Path(profile) if str(profile).endswith((".yaml", ".yml")) else folder / "profiles" / f"{profile}.yaml"
     if not path.exists():
         names = sorted(p.stem for p in (folder / "profiles").glob("*.yaml"))
         raise InrlabError(f"unknown profile '{profile}' (choose from {', '.join(names)} or give a .yaml path)")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise InrlabError(f"profile '{path}' is not valid YAML: {str(e).splitlines()[0]}") from None
+    data = read_yaml(path, "profile") or {}
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise InrlabError(f"profile '{path}' must map notebook names to parameter mappings")
     known = {p.stem for p in list_notebooks(folder)}

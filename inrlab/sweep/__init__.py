@@ -13,10 +13,11 @@ on a CPU).
 """
 
 from .api import check_trials, run_trials
-from .engine import BACKENDS, format_summary, read_rows, run_sweep, summarize
+from .engine import BACKENDS, format_failures, format_summary, read_rows, run_sweep, summarize
 from .spec import Spec, check_spec, config_hash, load_spec
 from .stacked import can_stack, fit_stacked
 from .trial import run_one, run_task
 
 __all__ = ["BACKENDS", "Spec", "can_stack", "check_spec", "check_trials", "config_hash", "fit_stacked",
-           "format_summary", "load_spec", "read_rows", "run_one", "run_sweep", "run_trials", "run_task", "summarize"]
+           "format_failures", "format_summary", "load_spec", "read_rows", "run_one", "run_sweep", "run_trials",
+           "run_task", "summarize"]

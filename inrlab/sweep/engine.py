@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..atomic import atomic_write_json, atomic_write_text
-from ..checks import make_output_dir
+from ..checks import check_output_dir, make_output_dir
 from ..errors import InrlabError
 from .spec import Spec, config_hash, default_jobs, group_key, load_spec
 from .trial import METRICS, failed_row, run_task, tasks_for
@@ -34,17 +34,40 @@ BACKENDS = ("local", "ray")
 
 
 def read_rows(out) -> list[dict]:
+    """The rows of DIR/results.jsonl; one line naming the file and the line for one that is not
+    a result row (not JSON, not a mapping, or without its hash, status or config)."""
+    from ..checks import read_text_file
+
     path = Path(out) / RESULTS
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return []
+    if path.is_dir():
+        raise InrlabError(f"'{path}' is a folder; a sweep folder's {RESULTS} is its results table")
     rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise InrlabError(f"'{path}' line {i} is not a JSON row; move the file away to start over") from None
+    for i, line in enumerate(read_text_file(path, "results table").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            why = _not_a_row(row)
+        except json.JSONDecodeError:
+            why = "not JSON"
+        if why:
+            raise InrlabError(f"'{path}' line {i} is not a result row ({why}); delete that line to keep "
+                              f"the others, or move the file away to start over")
+        rows.append(row)
     return rows
+
+
+def _not_a_row(row) -> str | None:
+    if not isinstance(row, dict):
+        return f"a JSON {type(row).__name__}, not a mapping"
+    for key, kind in (("hash", str), ("status", str), ("config", dict)):
+        if not isinstance(row.get(key), kind):
+            return f"no '{key}'" if key not in row else f"'{key}' is not a {kind.__name__}"
+    if row["status"] not in ("ok", "failed"):
+        return f"status {row['status']!r}"
+    return None
 
 
 class Table:
@@ -69,8 +92,10 @@ def summarize(rows: list[dict]) -> list[dict]:
     """One entry per configuration (all but the seed): its config, seeds, and for each metric
     mean, sd (sample standard deviation; None for one seed) and n over the 'ok' rows."""
     groups: dict[str, list[dict]] = {}
+    seen = set()
     for r in rows:
-        if r.get("status") == "ok":
+        if r.get("status") == "ok" and r.get("hash") not in seen:   # a trial counts once
+            seen.add(r.get("hash"))
             groups.setdefault(group_key(r["config"]), []).append(r)
     out = []
     for key, rs in groups.items():
@@ -99,15 +124,32 @@ def label(config: dict) -> str:
 
 
 def format_summary(summary: list[dict]) -> str:
+    """One line per configuration: mean ± sd of each metric and the seeds' count; a metric
+    that some seeds did not record (not finite, or None) shows its own n."""
     lines = []
     for e in summary:
-        cells = []
+        cells, n = [], len(e["seeds"])
         for m in ("psnr", "psnr_heldout", "ssim", "seconds"):
             s = e["metrics"].get(m)
             if s:
                 sd = f" ± {s['sd']:.3g}" if s["sd"] is not None else ""
-                cells.append(f"{m} {s['mean']:.4g}{sd}")
-        lines.append(f"{label(e['config'])}: {'; '.join(cells)} (n={len(e['seeds'])})")
+                own = f" (n={s['n']} of {n})" if s["n"] != n else ""
+                cells.append(f"{m} {s['mean']:.4g}{sd}{own}")
+        lines.append(f"{label(e['config'])}: {'; '.join(cells)} (n={n})")
+    return "\n".join(lines)
+
+
+def format_failures(rows: list[dict], most: int = 10) -> str:
+    """The failed rows as lines 'failed: <trial>, seeds ...: <error>', one per trial and error
+    (a configuration whose seeds all fail alike is one line), at most `most` lines."""
+    groups: dict[tuple[str, str], list] = {}
+    for r in rows:
+        if r.get("status") == "failed":
+            groups.setdefault((label(r["config"]), r.get("error", "")), []).append(r["config"].get("seed"))
+    lines = [f"failed: {where}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}: {error}"
+             for (where, error), seeds in groups.items()]
+    if len(lines) > most:
+        lines = lines[:most] + [f"... and {len(lines) - most} more (each error is in {RESULTS})"]
     return "\n".join(lines)
 
 
@@ -132,9 +174,12 @@ def _local(tasks, spec: Spec, jobs: int, on_rows, progress, signal=None):
             on_rows(rows)
             progress(len(futures[f]))
     except BaseException:
-        for f in futures:
-            f.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
+        # stop the workers rather than cancel their futures: the pool then fails what is left
+        # itself (cancelling them raced its manager thread, which set an exception on a
+        # cancelled future and printed a traceback when a SIGTERM reached the workers too)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False)
         raise
     pool.shutdown()
 
@@ -327,12 +372,37 @@ def run_sweep(spec, out, *, backend: str = "local", address: str | None = None,
     check_backend(backend, jobs, address)
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     check_trial_device(spec.device, backend)
-    out = make_output_dir(out, "--out")
+    out = check_output_dir(out, "--out")
     table = Table(out)
     done = table.done()
     todo = [c for c in spec.trials if config_hash(c) not in done]
     skipped = len(spec.trials) - len(todo)
+    if backend == "local":
+        check_sources(todo)
+    make_output_dir(out, "--out")   # only once the spec's signals are known to load
+    ours = {config_hash(c) for c in spec.trials}
+    other = len({r["hash"] for r in table.rows if r["status"] == "ok"} - ours)
+    rows: list[dict] = []
+
+    def seen(row):
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+
     counts = drive(tasks_for(todo, spec.stack), spec, table, backend=backend, jobs=jobs, address=address,
-                   desc="sweep", show_progress=show_progress, on_row=on_row)
+                   desc="sweep", show_progress=show_progress, on_row=seen)
     return {"summary": counts["summary"], "run": counts["run"], "skipped": skipped, "failed": counts["failed"],
-            "out": str(out)}
+            "out": str(out), "other": other, "failures": [r for r in rows if r["status"] == "failed"]}
+
+
+def check_sources(configs: list[dict]) -> None:
+    """Load every signal the configs name, once, before any trial runs: a missing file or a
+    source its size cannot hold is one line naming it, not a failed row per trial. (The local
+    backend only: a Ray cluster's nodes may hold files the driver lacks.)"""
+    from .trial import signal_of
+
+    for c in {json.dumps(c["signal"], sort_keys=True): c for c in configs}.values():
+        try:
+            signal_of(c)
+        except InrlabError as e:
+            raise InrlabError(f"sweep spec: signal '{c['signal']['source']}': {e}") from None

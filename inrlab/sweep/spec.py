@@ -15,7 +15,8 @@
 A trial's keys are `model`, the fit settings (`steps`, `lr`, `batch_size`) and the model's own
 parameters, checked with the registry's parameter checker (`models.registry.checked_kwargs`).
 The trials are the explicit list followed by the grid's product; each runs once per seed and
-signal. Every problem is one InrlabError naming the key.
+signal, and a trial listed twice (or both listed and in the grid) runs once. Every problem is
+one InrlabError naming the key.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SIGNAL_KEYS = {"source": str, "size": (int, type(None)), "gray": bool, "heldout"
 FIT_KEYS = ("steps", "lr", "batch_size")
 HELDOUT = (None, "none", "every_other")
 RESOURCE_KEYS = ("cpus", "gpus")
+MAX_TRIALS = 100_000   # a spec past this is a typo (a count of seeds, a grid); split a real one
 
 
 @dataclass
@@ -71,20 +73,9 @@ def stack_key(config: dict) -> str:
 
 def load_spec(path_or_dict) -> Spec:
     """A Spec from a YAML file, YAML text or a dict, or one line naming what is wrong."""
-    import yaml
+    from ..checks import read_yaml
 
-    if isinstance(path_or_dict, dict):
-        raw = path_or_dict
-    else:
-        path = Path(path_or_dict)
-        if not path.exists():
-            raise InrlabError(f"sweep spec not found: '{path}'")
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise InrlabError(f"sweep spec '{path}' is not valid YAML{where}") from None
+    raw = path_or_dict if isinstance(path_or_dict, dict) else read_yaml(Path(path_or_dict), "sweep spec")
     if not isinstance(raw, dict):
         raise InrlabError("a sweep spec is a mapping with keys " + ", ".join(TOP_KEYS))
     return check_spec(raw)
@@ -147,22 +138,32 @@ def _signals(raw) -> list[dict]:
             raise InrlabError(f"sweep spec: '{where}.{key}': {e}") from None
         out.append({"source": s["source"], "size": s.get("size"), "gray": bool(s.get("gray", False)),
                     "heldout": None if s.get("heldout") in (None, "none") else s["heldout"],
-                    "seed": int(s.get("seed", 0))})
+                    "seed": _signal_seed(s.get("seed", 0), f"{where}.seed")})
     return out
+
+
+def _signal_seed(seed, where: str) -> int:
+    from ..checks import check_seed
+
+    try:
+        return check_seed(seed, f"sweep spec: '{where}'")
+    except InrlabError as e:
+        raise InrlabError(str(e)) from None
 
 
 def _seeds(raw) -> list[int]:
     if raw is None:
         return [0]
     if _is_int(raw):
-        if raw < 1:
-            raise InrlabError(f"sweep spec: 'seeds' as a count must be positive, got {raw}")
+        if not 1 <= raw <= MAX_TRIALS:
+            raise InrlabError(f"sweep spec: 'seeds' as a count must be from 1 to {MAX_TRIALS}, got {raw}")
         return list(range(raw))
     if not isinstance(raw, list) or not raw:
         raise _type_error("seeds", "a count or a non-empty list of integers", raw)
     for s in raw:
         if not _is_int(s) or s < 0:
             raise _type_error("seeds", "a list of non-negative integers", raw)
+        _signal_seed(s, "seeds")   # at most 2**63 - 1, what torch's generators take
     if len(set(raw)) != len(raw):
         raise InrlabError(f"sweep spec: 'seeds' repeats a seed: {raw}")
     return list(raw)
@@ -174,8 +175,8 @@ def _fit_value(key: str, value, where: str):
             raise _type_error(where, "a positive integer", value)
     elif key == "lr":
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not value > 0):
-            raise _type_error(where, "a positive number or null", value)
+                                  or not 0 < value < float("inf")):
+            raise _type_error(where, "a positive finite number or null", value)
         value = None if value is None else float(value)
     elif key == "batch_size":
         if value is not None and (not _is_int(value) or value < 1):
@@ -258,12 +259,25 @@ def check_spec(raw: dict) -> Spec:
             if not v:
                 raise InrlabError(f"sweep spec: 'grid.{k}' is an empty list")
         keys = list(grid)
+        size = 1
+        for k in keys:
+            size *= len(grid[k])
+        if size * len(signals) * len(seeds) > MAX_TRIALS:
+            raise InrlabError(f"sweep spec: 'grid' makes {size} combinations, x {len(signals)} signals x "
+                              f"{len(seeds)} seeds: more than {MAX_TRIALS} trials; split the sweep")
         for n, combo in enumerate(itertools.product(*(grid[k] for k in keys))):
             bases.append(_trial(dict(zip(keys, combo)), f"grid.{'/'.join(keys)}", defaults))
     if not bases:
         raise InrlabError("sweep spec: no trials; give 'trials' (a list) and/or 'grid' (a product)")
-    trials = [{"signal": sig, **base, "seed": seed}
-              for sig in signals for base in bases for seed in seeds]
+    trials, seen = [], set()
+    for sig in signals:
+        for base in bases:
+            for seed in seeds:
+                t = {"signal": sig, **base, "seed": seed}
+                h = config_hash(t)
+                if h not in seen:   # a trial listed twice (or in the list and the grid) runs once
+                    seen.add(h)
+                    trials.append(t)
     return Spec(trials=trials, device=device, stack=stack, resources=resources)
 
 

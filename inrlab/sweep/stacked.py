@@ -26,6 +26,7 @@ memory traffic). History.config["stacked_with"] says which way a stack ran ("fus
 from __future__ import annotations
 
 import copy
+import math
 import time
 
 import torch
@@ -35,7 +36,7 @@ from ..defaults import adam_settings
 from ..errors import InrlabError
 from ..models.layers import run_batched
 from .fused import FusedStep, fusable
-from ..train import History, evaluate, final_ssim, make_optimizer, resolve_device
+from ..train import History, diverged_message, evaluate, final_ssim, make_optimizer, resolve_device
 
 
 class _Reference(nn.Module):
@@ -225,7 +226,10 @@ def fit_stacked(models: list, signal, steps: int, lr: float | None = None, *, de
     (per-step losses, final fit / held-out PSNR, SSIM; seconds are the stack's share per member).
 
     signal: one Signal every member fits, or a list with each member's own Signal (same
-    coordinates, targets of one shape); each History is then evaluated on its member's signal."""
+    coordinates, targets of one shape); each History is then evaluated on its member's signal.
+    A member whose loss stops being finite does not stop the others (members share no
+    gradient); its History keeps the finite steps, no evaluation, and `diverged` says at which
+    step, in the words of fit()'s TrainingDiverged."""
     members = _member_signals(signal, len(models))
     shared = all(s is members[0] for s in members)
     dev = resolve_device(device)
@@ -246,11 +250,17 @@ def fit_stacked(models: list, signal, steps: int, lr: float | None = None, *, de
     histories = []
     stack.write_back()   # each member's trained weights, once, after training
     for i, (m, d) in enumerate(zip(models, data)):
+        bad = next((s for s, loss in enumerate(losses[i], 1) if not math.isfinite(loss)), None)
         h = History(config={"model": getattr(m, "config", None), "signal": d.name, "steps": steps,
                             "lr": lr, "betas": list(own["betas"]), "eps": own["eps"], "lr_from": lr_from,
                             "batch_size": None, "seed": (getattr(m, "config", None) or {}).get("seed"),
                             "device": str(dev), "stacked": len(models),
                             "stacked_with": stack.way})
+        if bad is not None:   # as fit(): the finite steps before it, no evaluation, and why
+            h.step, h.loss = list(range(1, bad)), losses[i][:bad - 1]
+            h.diverged = diverged_message(losses[i][bad - 1], bad, lr)
+            histories.append(h)
+            continue
         h.step = list(range(1, steps + 1))
         h.loss = losses[i]
         h.eval_step, h.seconds = [steps], [seconds]

@@ -157,7 +157,8 @@ def run_task(configs: list[dict], device: str = "auto", threads: int | None = No
                                             configs[idx[0]]["lr"], device=device)
                     dev = str(resolve_device(device))
                     for i, m, h in zip(idx, built, histories):
-                        rows[i] = _row(configs[i], m, data[i], h, dev)
+                        rows[i] = (failed_row(configs[i], f"TrainingDiverged: {h.diverged}") if h.diverged
+                                   else _row(configs[i], m, data[i], h, dev))
             except Exception:  # noqa: BLE001  (vmap refused the forward, or a build failed: fall back)
                 pass
     return [rows[i] if i in rows else run_one(c, device, signal_for(c, signal) if signal is not None else None)
