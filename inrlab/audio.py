@@ -56,7 +56,10 @@ def audio(source: str | os.PathLike | None = None, *, duration: float | None = N
                 warnings.simplefilter("ignore")
                 rate, raw = wavfile.read(path)
         except Exception as e:
-            raise InrlabError(f"could not read WAV file '{path}': {e}") from None
+            # scipy's own words say what it met ("not a WAV file"), or, for a damaged header,
+            # only where its parser tripped: both follow the part a user can act on
+            raise InrlabError(f"could not read WAV file '{path}': not a readable WAV file, or its header "
+                              f"is damaged ({type(e).__name__}: {e})") from None
         data = _to_mono_float(raw, path)
         name = Path(path).stem
     if duration is not None:

@@ -33,7 +33,10 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, history=None, s
         "step": step,
         "extra": extra or {},
     }
-    atomic_write(Path(path), lambda f: torch.save(state, f), binary=True)
+    try:
+        atomic_write(Path(path), lambda f: torch.save(state, f), binary=True)
+    except OSError as e:   # a full disk, a folder gone or made read-only since the fit began
+        raise InrlabError(f"checkpoint '{path}' could not be written: {e.strerror or e}") from None
 
 
 def read_checkpoint(path, what: str = "checkpoint", device="cpu") -> dict:

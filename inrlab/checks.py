@@ -207,7 +207,22 @@ def check_output_file(path, what: str) -> Path:
         raise InrlabError(f"{what} '{path}' is under '{blocker}', which is a file, not a folder")
     if not os.access(existing, os.W_OK):
         raise InrlabError(f"{what} '{path}' cannot be written: '{existing}' is not writable")
+    _probe(existing, what, path)
     return path
+
+
+def _probe(folder: Path, what: str, path) -> None:
+    """Create and remove a file in `folder`: os.access says yes to root everywhere, and a
+    virtual file system (/proc, /sys) refuses new files whatever the permissions say."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".inrlab-probe-")
+    except OSError as e:
+        raise InrlabError(f"{what} '{path}' cannot be written: '{folder}' refuses new files "
+                          f"({e.strerror or e})") from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def check_output_dir(path, what: str) -> Path:
@@ -291,6 +306,16 @@ def available_memory(device: torch.device) -> float | None:
     except OSError:
         pass
     return None
+
+
+def check_host_memory(needed: float, what: str, advice: str) -> None:
+    """Refuse work that needs `needed` bytes of host memory when the host has less available
+    (MemAvailable; unknown: allowed): one line, before anything is allocated, where the kernel
+    would otherwise kill the process without a word."""
+    avail = available_memory(torch.device("cpu"))
+    if avail is not None and needed > avail:
+        raise InrlabError(f"{what} needs about {human_bytes(needed)} of memory, but only {human_bytes(avail)} "
+                          f"is available; {advice}")
 
 
 def human_bytes(n: float) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from .errors import InrlabError, Terminated
@@ -16,6 +17,28 @@ from .errors import InrlabError, Terminated
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message):  # argparse prints usage + message; we print one line
         raise InrlabError(f"{self.prog}: {message}")
+
+
+def json_text(obj, indent=None) -> str:
+    """`obj` as strict JSON (RFC 8259 has no NaN or Infinity, which jq and JavaScript refuse):
+    a non-finite number becomes null, and a mapping at the top gains 'non_finite', the path of
+    each such number with its value as text ("psnr": "inf" for an exact fit)."""
+    found: dict[str, str] = {}
+
+    def clean(v, path):
+        if isinstance(v, float) and not math.isfinite(v):
+            found[path] = str(v)
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x, f"{path}.{k}" if path else str(k)) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x, f"{path}[{i}]") for i, x in enumerate(v)]
+        return v
+
+    out = clean(obj, "")
+    if found and isinstance(out, dict):
+        out["non_finite"] = found
+    return json.dumps(out, indent=indent, allow_nan=False)
 
 
 # `fit` keys that are the command's own flags (or build's and fit's own arguments), not model
@@ -92,7 +115,7 @@ def cmd_fit(args) -> int:
         "config": model.config["kwargs"],
     }
     if args.json:
-        print(json.dumps(result))
+        print(json_text(result))
     else:
         held = f", held-out {result['psnr_heldout']:.2f} dB" if result["psnr_heldout"] is not None else ""
         if result["ssim"] is not None:
@@ -131,7 +154,7 @@ def cmd_sweep(args) -> int:
     result = run_sweep(args.spec, args.out, backend=args.backend, address=args.address,
                        jobs=args.jobs, show_progress=None if not args.json else False)
     if args.json:
-        print(json.dumps({k: result[k] for k in ("summary", "run", "skipped", "failed", "out", "other")}))
+        print(json_text({k: result[k] for k in ("summary", "run", "skipped", "failed", "out", "other")}))
     else:
         print(format_summary(result["summary"]))
         if result["failures"]:
@@ -151,7 +174,7 @@ def cmd_claims(args) -> int:
     if args.list:
         items = [c.describe() for c in claims.registered()]
         if args.json:
-            print(json.dumps(items, indent=1))
+            print(json_text(items, indent=1))
         else:
             for c in items:
                 proto = "; ".join(f"{k} {claims._short(v)}" for k, v in c["protocol"].items()) or "none fixed"
@@ -161,7 +184,7 @@ def cmd_claims(args) -> int:
         return 0
     rows = claims.write_ledger(args.run)
     if args.json:
-        print(json.dumps(claims.rows_json(rows), indent=1))
+        print(json_text(claims.rows_json(rows), indent=1))
     else:
         print(claims.format_rows(rows))
     return 0

@@ -25,6 +25,8 @@ def mse(pred, target, value_range=(0.0, 1.0), clip: bool = True) -> float:
     if pred.shape != target.shape:
         raise ValueError(f"prediction shape {tuple(pred.shape)} != target shape {tuple(target.shape)}")
     if clip:
+        if not bool(torch.isfinite(pred).all()):
+            return float("nan")   # clipping is for values just outside the range, not for inf
         pred = pred.clamp(value_range[0], value_range[1])
     return float(torch.mean((pred - target) ** 2))
 

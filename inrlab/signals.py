@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .checks import check_seed, parse_signal_spec, refuse_image_options, refuse_special_file
+from .checks import check_host_memory, check_seed, parse_signal_spec, refuse_image_options, refuse_special_file
 from .errors import InrlabError
 
 MAX_SIDE = 16384  # refuse absurd sizes before allocating anything: an image's side, in pixels
@@ -179,7 +179,8 @@ def load_image(source: str | os.PathLike = "camera", size=None, gray: bool = Fal
             raise InrlabError(f"image path '{src}' is a directory, not an image file")
         refuse_special_file(src, "image path")
         try:
-            img = io.imread(src)
+            img = _cmyk_as_rgb(src)
+            img = io.imread(src) if img is None else img
         except Exception as e:  # skimage/imageio raise many types for bad files
             raise InrlabError(f"could not read image '{src}': not a readable image file "
                               f"({type(e).__name__})") from None
@@ -203,6 +204,7 @@ def load_image(source: str | os.PathLike = "camera", size=None, gray: bool = Fal
     if min(img.shape[:2]) < 2:
         raise InrlabError(f"image '{src}' is {img.shape[0]}x{img.shape[1]} pixels; "
                           f"need at least 2x2")
+    _check_pixel_type(img, src)
     img = util.img_as_float32(img) if img.dtype != bool else img.astype(np.float32)
     if img.ndim == 3 and img.shape[-1] == 4:
         img = img[..., :3]  # drop alpha
@@ -214,6 +216,10 @@ def load_image(source: str | os.PathLike = "camera", size=None, gray: bool = Fal
         img = color.rgb2gray(img)[..., None]
     if size is not None:
         target = _target_size(img.shape[:2], _check_size(size), keep_aspect)
+        channels = 1 if gray else img.shape[-1]
+        # the resize works in float64, then float32 copies and the pixel-centre coordinates
+        check_host_memory(target[0] * target[1] * (40 * channels + 8), f"image '{src}' at {target[0]}x{target[1]}",
+                          "use a smaller size")
         if target != img.shape[:2]:
             img = transform.resize(img, target + (img.shape[-1],), anti_aliasing=True,
                                    preserve_range=True)
@@ -221,6 +227,38 @@ def load_image(source: str | os.PathLike = "camera", size=None, gray: bool = Fal
     if not np.isfinite(img).all():
         raise InrlabError(f"image '{src}' contains NaN or infinite pixels")
     return img, name
+
+
+def _cmyk_as_rgb(path: str) -> np.ndarray | None:
+    """A CMYK file (JPEG, TIFF) as RGB uint8, or None for any other mode: read as it is, its
+    four ink channels would pass for RGB + alpha (an inverted picture, K dropped)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB")) if im.mode == "CMYK" else None
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None   # not an image PIL knows: imageio reads it (or says it cannot)
+
+
+def _check_pixel_type(img: np.ndarray, src: str) -> None:
+    """Pixels inrlab maps to [0, 1] without guessing: bool, 8- or 16-bit unsigned integers
+    (divided by 255 or 65535), or floats already in [0, 1]. Wider or signed integers would be
+    divided by their type's range (an int32 image of 0..999 becomes black), and floats outside
+    [0, 1] clipped: both are refused with the values found."""
+    kind = img.dtype
+    if kind == bool or kind in (np.uint8, np.uint16):
+        return
+    if np.issubdtype(kind, np.floating):
+        finite = img[np.isfinite(img)]   # NaN and inf are refused after conversion
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        if lo >= -1e-3 and hi <= 1 + 1e-3:
+            return   # in range, rounding aside
+        raise InrlabError(f"image '{src}' holds floats from {lo:.4g} to {hi:.4g}; inrlab's images are in "
+                          f"[0, 1]: rescale it first")
+    lo, hi = (float(img.min()), float(img.max())) if img.size else (0.0, 0.0)
+    raise InrlabError(f"image '{src}' holds {kind} pixels ({lo:g} to {hi:g}); save it as 8- or 16-bit "
+                      f"unsigned integers, or as floats in [0, 1]")
 
 
 def _target_size(hw, size, keep_aspect) -> tuple[int, int]:
@@ -274,7 +312,8 @@ def perlin_array(size=256, octaves: float = 4, seed: int = 0) -> np.ndarray:
         raise InrlabError(f"perlin octaves {octaves!r} do not fit a {shape[0]}x{shape[1]} image: "
                           f"at most {min(shape) / 2:g} noise cells per side (2 pixels per cell)")
     seed = check_seed(seed, "perlin seed")
-    key = f"perlin_{shape[0]}x{shape[1]}_oct{octaves:g}_seed{seed}"
+    octs = float(octaves)   # the cache key names the value exactly (4.0000001 is not 4)
+    key = f"perlin_{shape[0]}x{shape[1]}_oct{int(octs) if octs.is_integer() else repr(octs)}_seed{seed}"
     path = _cache_dir() / f"{key}.npy"
     if path.exists():
         try:

@@ -18,7 +18,7 @@ import torch
 
 from .callbacks import Checkpoint, Every, Evaluate, ProgressBar, TargetPSNR
 from .checkpoint import load_checkpoint, resume_from, save_checkpoint
-from .checks import check_training_memory
+from .checks import check_host_memory, check_training_memory
 from .fitsetup import (check_fit_arguments, compiled, make_optimizer, make_schedule, precision,
                        resolve_device)
 from .errors import InrlabError, TrainingDiverged
@@ -131,6 +131,11 @@ def fit(model: torch.nn.Module, signal: Signal, steps: int = 1000, lr: float | N
         eval_every, target_psnr, checkpoint, checkpoint_every, resume, max_memory, amp, compile)
     dev = resolve_device(device)
     check_training_memory(model, dev)
+    # beside the signal itself, the host holds per sample about 150 bytes a channel at the
+    # evaluations (the prediction, float64 error terms, SSIM's filtered images) and while a
+    # step's point chunks run: refused here rather than killed by the kernel without a word
+    check_host_memory(signal.n * signal.channels * 150, f"fitting {signal.n:,} samples x {signal.channels} channels",
+                      "use a smaller size (or a shorter clip)")
     model, data = model.to(dev), signal.to(dev)
     autocast, scaler = precision(amp, dev)
     sampler = Sampler(data, batch_size, seed)
@@ -187,6 +192,13 @@ def diverged_message(loss: float, step: int, lr: float) -> str:
     """What a fit says when its loss stops being finite (fit's TrainingDiverged, a stacked
     member's History.diverged)."""
     return f"loss became {loss} at step {step} with lr={lr:g}: lower the learning rate"
+
+
+def outputs_diverged_message(step: int, lr: float) -> str:
+    """What a fit says when every loss was finite but the model's outputs after the update of
+    step `step` are not (the last update diverged, which no later loss shows)."""
+    return (f"the model's outputs are not finite after step {step} with lr={lr:g} (its last update "
+            f"diverged): lower the learning rate")
 
 class FitState:
     """What a callback sees: `step`, `steps`, `model`, `signal`, `history`, `optimizer`; after
@@ -260,8 +272,12 @@ class FitState:
             return
         self.flush()
         h, data = self.history, self.data
+        fit_psnr = evaluate(self.model, data)
+        if math.isnan(fit_psnr):   # finite losses so far, but the last update broke the weights
+            raise TrainingDiverged(outputs_diverged_message(self.step, self.history.config["lr"]),
+                                   history=self.history)
         h.eval_step.append(self.step)
-        h.psnr.append(evaluate(self.model, data))
+        h.psnr.append(fit_psnr)
         h.psnr_heldout.append(evaluate(self.model, data.heldout) if data.heldout is not None else None)
         h.seconds.append(self.train_seconds)
 

@@ -65,3 +65,19 @@ def test_study_compare_flag_refuses_a_folder_without_a_run(tmp_path, capsys):
     assert main(["study", "--only", "00", "--out", str(tmp_path / "new"), "--compare", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--compare folder" in err and "no study run" in err
+
+
+def test_fit_json_is_strict_json_when_a_psnr_is_infinite(tmp_path):
+    from skimage import io
+    import numpy as np
+
+    io.imsave(tmp_path / "flat.png", np.zeros((8, 8), np.uint8), check_contrast=False)
+    proc = run_cli("fit", "--model", "grid", "--signal", tmp_path / "flat.png", "--steps", 5, "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+
+    def refuse(name):
+        raise AssertionError(f"{name} is not JSON")
+
+    result = json.loads(out.strip().splitlines()[-1], parse_constant=refuse)
+    assert result["psnr"] is None and result["non_finite"] == {"psnr": "inf"}

@@ -47,9 +47,22 @@ def files(tmp_path_factory):
     os.mkfifo(d / "fifo.png")  # opening a FIFO for reading blocks until a writer comes: forever
     os.mkfifo(d / "fifo.wav")
     torch.save({"format": "inrlab-checkpoint-1", "model_config": {"name": "siren"}}, d / "noconfig.pt")
+    rng = np.random.default_rng(0)
+    io.imsave(d / "wide_floats.tif", (rng.standard_normal((6, 8)) * 2).astype(np.float32), check_contrast=False)
+    io.imsave(d / "int32.tif", rng.integers(0, 1000, (6, 8)).astype(np.int32), check_contrast=False)
     (d / "tiny.yaml").write_text("signals: [{source: camera, size: 8, gray: true}]\n"
                                  "grid: {model: [relu], width: [4], depth: [0]}\nsteps: 1\n")
     return d
+
+
+def _low_memory(call):
+    """call() on a host that reports 1 kB available (inrlab.checks reads MemAvailable)."""
+    from unittest import mock
+
+    from inrlab import checks
+
+    with mock.patch.object(checks, "available_memory", lambda device: 1024.0):
+        return call()
 
 
 def camera():
@@ -222,6 +235,14 @@ NEW_CASES = [
     ("ens-grid-over-pixels", lambda f: models.build("ensemble", signal=camera(), grid=17, width=8, depth=0), "grid 17 along axis 0"),
     ("ens-grid-axis-1", lambda f: models.build("ensemble", signal=camera(), grid="4x32", width=8, depth=0), "grid 32 along axis 1"),
     ("ens-grid-audio", lambda f: models.build("ensemble", signal=signals.sine_mix(64), grid=65, width=8, depth=0), "grid 65 along axis 0 has more cells than the 64 samples"),
+    # ---- images whose pixels have no one reading in [0, 1]
+    ("image-floats-outside-0-1", lambda f: signals.image(f / "wide_floats.tif"), "holds floats from -"),
+    ("image-int32", lambda f: signals.image(f / "int32.tif"), "holds int32 pixels (48 to 996); save it as 8- or 16-bit"),
+    # ---- memory the host does not have: refused before the kernel kills the process
+    ("image-size-no-memory", lambda f: _low_memory(lambda: signals.image("camera", size=4096)),
+     "image 'camera' at 4096x4096 needs about"),
+    ("fit-no-memory", lambda f: (lambda sig: _low_memory(lambda: fit(relu(), sig, steps=1)))(camera()),
+     "fitting 256 samples x 1 channels needs about"),
     ("mh-grid-at-fit", lambda f: fit(small("multihead", grid=32), camera(), steps=2), "grid 32 along axis 0"),
     ("mh-grid-heldout", lambda f: fit(small("multihead", grid=16), signals.split_every_other(camera()), steps=2), "more cells than the 8 samples"),
     ("ens-grid-scattered", lambda f: fit(small("ensemble", grid=4), scattered(), steps=2), "leaves 15 of its 16 cells without a sample"),

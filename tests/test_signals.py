@@ -180,3 +180,32 @@ def test_axis_limit_is_an_images_side_and_a_clips_length():
         signals.parse_grid(signals.MAX_SIDE + 1, 2, "resolution")
     with pytest.raises(InrlabError, match="per axis of a 1-D signal"):
         signals.parse_grid(signals.MAX_SAMPLES + 1, 1)
+
+
+def test_a_cmyk_file_is_read_as_its_rgb_picture(tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    rgb = data.astronaut()[100:137, 100:153]
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.tif")   # lossless
+    got = signals.image(tmp_path / "cmyk.tif").values.reshape(37, 53, 3).numpy()
+    # as RGB + alpha the inks would give 1 - RGB; PIL's CMYK -> RGB round trip is exact to a level
+    assert np.abs(got - rgb / 255.0).max() <= 1 / 255 + 1e-6
+
+
+def test_float_images_in_0_1_load_and_others_are_refused(tmp_path):
+    from skimage import io
+
+    ramp = np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8)
+    io.imsave(tmp_path / "ramp.tif", ramp, check_contrast=False)
+    assert torch.allclose(signals.image(tmp_path / "ramp.tif").values.reshape(6, 8), torch.from_numpy(ramp))
+    io.imsave(tmp_path / "over.tif", ramp * 2, check_contrast=False)
+    with pytest.raises(InrlabError, match=r"holds floats from 0 to 2; inrlab's images are in \[0, 1\]"):
+        signals.image(tmp_path / "over.tif")
+
+
+def test_perlin_cache_tells_octaves_apart_that_print_alike(tmp_path, monkeypatch):
+    monkeypatch.setenv("INRLAB_CACHE", str(tmp_path))
+    a = signals.perlin_array(16, octaves=4)
+    b = signals.perlin_array(16, octaves=4.0000001)
+    assert len(list(tmp_path.glob("*.npy"))) == 2 and not np.array_equal(a, b)

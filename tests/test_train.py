@@ -292,3 +292,29 @@ fit(models.build("siren", signal=sig, width=16, depth=1, seed=0), sig, checkpoin
                checkpoint=tmp_path / "full.pt", **kw)
     assert resumed.step == full.step == list(range(1, 31))
     assert resumed.loss == full.loss
+
+
+def test_a_last_update_that_breaks_the_weights_is_diverged_not_a_psnr():
+    # every loss finite (the only one is before the update), outputs inf after it: clipping
+    # them would have reported the dead model's PSNR as a result
+    sig = signals.image("camera", size=16)
+    net = models.build("relu", signal=sig, width=16, depth=1, seed=0)
+    with pytest.raises(TrainingDiverged, match="outputs are not finite after step 1 with lr=1e\\+30"):
+        fit(net, sig, steps=1, lr=1e30, progress=False)
+
+
+def test_a_checkpoint_folder_that_refuses_files_is_refused_before_training(tmp_path, monkeypatch):
+    import tempfile
+
+    from inrlab import checks
+
+    def refuse(*a, **k):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)   # what /proc does, whatever os.access says
+    sig = signals.image("camera", size=16)
+    net = models.build("relu", signal=sig, width=8, depth=0, seed=0)
+    with pytest.raises(InrlabError, match=r"cannot be written: '.*' refuses new files \(Read-only file system\)"):
+        checks.check_output_file(tmp_path / "ck.pt", "--checkpoint")
+    with pytest.raises(InrlabError, match="ck.pt"):
+        fit(net, sig, steps=2, checkpoint=tmp_path / "ck.pt", progress=False)

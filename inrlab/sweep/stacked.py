@@ -36,7 +36,8 @@ from ..defaults import adam_settings
 from ..errors import InrlabError
 from ..models.layers import run_batched
 from .fused import FusedStep, fusable
-from ..train import History, diverged_message, evaluate, final_ssim, make_optimizer, resolve_device
+from ..train import (History, diverged_message, evaluate, final_ssim, make_optimizer, outputs_diverged_message,
+                     resolve_device)
 
 
 class _Reference(nn.Module):
@@ -263,8 +264,13 @@ def fit_stacked(models: list, signal, steps: int, lr: float | None = None, *, de
             continue
         h.step = list(range(1, steps + 1))
         h.loss = losses[i]
+        fit_psnr = evaluate(m, d)
+        if math.isnan(fit_psnr):   # finite losses, but the last update broke this member's weights
+            h.diverged = outputs_diverged_message(steps, lr)
+            histories.append(h)
+            continue
         h.eval_step, h.seconds = [steps], [seconds]
-        h.psnr = [evaluate(m, d)]
+        h.psnr = [fit_psnr]
         h.psnr_heldout = [evaluate(m, d.heldout) if d.heldout is not None else None]
         h.ssim, h.ssim_heldout, h.ssim_note = final_ssim(m, d)
         histories.append(h)
