@@ -101,7 +101,8 @@ def cmd_fit(args) -> int:
     result = {
         "model": args.model,
         "params": count_params(model),
-        "flops_forward": forward_flops(model, signal.shape).total,
+        # a render is of the whole signal, held-out samples included (not the training lattice)
+        "flops_forward": forward_flops(model, signal.meta.get("full_shape", signal.shape)).total,
         "psnr": history.final["psnr"],
         "psnr_heldout": history.final["psnr_heldout"],
         "ssim": history.final["ssim"],

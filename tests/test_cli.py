@@ -81,3 +81,15 @@ def test_fit_json_is_strict_json_when_a_psnr_is_infinite(tmp_path):
 
     result = json.loads(out.strip().splitlines()[-1], parse_constant=refuse)
     assert result["psnr"] is None and result["non_finite"] == {"psnr": "inf"}
+
+
+def test_render_flops_are_of_the_whole_image_with_a_held_out_split():
+    from inrlab import models, signals
+    from inrlab.flops import forward_flops
+
+    proc = run_cli("fit", "--model", "siren", "--signal", "camera", "--size", 16, "--steps", 1,
+                   "--heldout", "every_other", "--json")
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])["flops_forward"]
+    net = models.build("siren", signal=signals.image("camera", size=16), seed=0)
+    assert got == forward_flops(net, (16, 16)).total != forward_flops(net, (8, 8)).total

@@ -57,7 +57,9 @@ def _row(config, model, signal, history, device: str) -> dict:
     row = {"status": "ok", "config": config,
            "psnr": final["psnr"], "psnr_heldout": final["psnr_heldout"],
            "ssim": final["ssim"], "ssim_heldout": final["ssim_heldout"],
-           "params": count_params(model), "flops": forward_flops(model, signal.shape).total,
+           "params": count_params(model),
+           # a render is of the whole signal, held-out samples included (not the training lattice)
+           "flops": forward_flops(model, signal.meta.get("full_shape", signal.shape)).total,
            "seconds": final["seconds"], "steps": final["steps"], "lr": history.config.get("lr"),
            "device": device, "host": socket.gethostname(),
            "stacked": history.config.get("stacked", 1)}
