@@ -251,12 +251,16 @@ class FitState:
         self.pending.clear()
         for s, loss in enumerate(values, first):
             if not math.isfinite(loss):
-                kept = (f"; the last good checkpoint (step {self.last_saved}) is kept at "
-                        f"'{self.checkpoint}'" if self.checkpoint is not None and self.last_saved > 0 else "")
-                raise TrainingDiverged(diverged_message(loss, s, self.history.config["lr"]) + kept,
+                raise TrainingDiverged(diverged_message(loss, s, self.history.config["lr"]) + self._kept(),
                                        history=self.history)
             self.history.step.append(s)
             self.history.loss.append(loss)
+
+    def _kept(self) -> str:
+        """What a TrainingDiverged adds about the checkpoint that survives it."""
+        if self.checkpoint is None or self.last_saved <= 0:
+            return ""
+        return f"; the last good checkpoint (step {self.last_saved}) is kept at '{self.checkpoint}'"
 
     def flush(self) -> None:
         self.clock()
@@ -273,8 +277,10 @@ class FitState:
         self.flush()
         h, data = self.history, self.data
         fit_psnr = evaluate(self.model, data)
-        if math.isnan(fit_psnr):   # finite losses so far, but the last update broke the weights
-            raise TrainingDiverged(outputs_diverged_message(self.step, self.history.config["lr"]),
+        if math.isnan(fit_psnr) and self.step >= self.steps:
+            # every loss was finite, but the last update broke the weights, which no later loss
+            # shows (earlier, the next step's loss names the step, as drain() does)
+            raise TrainingDiverged(outputs_diverged_message(self.step, self.history.config["lr"]) + self._kept(),
                                    history=self.history)
         h.eval_step.append(self.step)
         h.psnr.append(fit_psnr)
