@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .atomic import atomic_write
-from .checks import refuse_special_file
+from .checks import check_input_file
 from .errors import InrlabError
 
 FORMAT = "inrlab-checkpoint-1"
@@ -41,12 +41,7 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, history=None, s
 
 def read_checkpoint(path, what: str = "checkpoint", device="cpu") -> dict:
     """The checkpoint dict at `path`, or one line naming `what` and why there is none."""
-    path = Path(path)
-    if not path.exists():
-        raise InrlabError(f"{what} not found: '{path}'")
-    if path.is_dir():
-        raise InrlabError(f"{what} '{path}' is a directory, not a checkpoint file")
-    refuse_special_file(path, what)
+    path = check_input_file(path, what, "a checkpoint file")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=False)
     except Exception as e:

@@ -134,15 +134,22 @@ def refuse_special_file(path, what: str) -> None:
         raise InrlabError(f"{what} '{path}' is {kind}, not a regular file")
 
 
-def read_text_file(path, what: str) -> str:
-    """The UTF-8 text of an input file, or one line naming `what` and the path: missing, a
-    folder, a FIFO or device, unreadable, or not UTF-8 text."""
+def check_input_file(path, what: str, noun: str = "a file") -> Path:
+    """An existing regular file to read, or one line naming `what` and the path: missing, a
+    directory, or a FIFO, socket or device (which would block or never end)."""
     path = Path(path)
     if not path.exists():
         raise InrlabError(f"{what} not found: '{path}'")
     if path.is_dir():
-        raise InrlabError(f"{what} '{path}' is a folder, not a file")
+        raise InrlabError(f"{what} '{path}' is a directory, not {noun}")
     refuse_special_file(path, what)
+    return path
+
+
+def read_text_file(path, what: str) -> str:
+    """The UTF-8 text of an input file, or one line naming `what` and the path: what
+    `check_input_file` refuses, unreadable, or not UTF-8 text."""
+    path = check_input_file(path, what)
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:

@@ -589,7 +589,7 @@ def test_a_spec_file_that_is_not_clean_yaml_is_one_line(tmp_path, capsys, text, 
     err = capsys.readouterr().err
     assert words in err and str(path) in err and err.count("\n") == 1
     assert main(["sweep", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
-    assert f"sweep spec '{tmp_path}' is a folder, not a file" in capsys.readouterr().err
+    assert f"sweep spec '{tmp_path}' is a directory, not a file" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("line, words", [
