@@ -654,6 +654,7 @@ def test_summary_shows_a_metric_s_own_count_when_seeds_lack_it():
              "config": {"signal": {"source": "camera", "size": 16}, "model": "siren", "params": {}, "steps": 5,
                         "lr": None, "seed": i}} for i, v in enumerate([20.0, float("nan"), 22.0])]
     text = engine.format_summary(engine.summarize(rows))
+    assert engine.summarize([{k: v for k, v in r.items() if k != "hash"} for r in rows])[0]["seeds"] == [0, 1, 2]
     assert "psnr 21 ± 1.41 (n=2 of 3)" in text and "seconds 1 ± 0 (n=3)" in text.replace("seconds 1 ± 0;", "")
 
 

@@ -94,9 +94,10 @@ def summarize(rows: list[dict]) -> list[dict]:
     groups: dict[str, list[dict]] = {}
     seen = set()
     for r in rows:
-        if r.get("status") == "ok" and r.get("hash") not in seen:   # a trial counts once
-            seen.add(r.get("hash"))
-            groups.setdefault(group_key(r["config"]), []).append(r)
+        if r.get("status") != "ok" or (r.get("hash") is not None and r["hash"] in seen):
+            continue   # a trial (a hash) counts once
+        seen.add(r.get("hash"))
+        groups.setdefault(group_key(r["config"]), []).append(r)
     out = []
     for key, rs in groups.items():
         config = {k: v for k, v in rs[0]["config"].items() if k != "seed"}
