@@ -187,7 +187,6 @@ def run_callbacks(callbacks: list, state: FitState) -> None:
 
 # --------------------------------------------------------------------------- the run
 
-
 def diverged_message(loss: float, step: int, lr: float) -> str:
     """What a fit says when its loss stops being finite (fit's TrainingDiverged, a stacked
     member's History.diverged)."""
@@ -199,6 +198,7 @@ def outputs_diverged_message(step: int, lr: float) -> str:
     step `step` are not (the last update diverged, which no later loss shows)."""
     return (f"the model's outputs are not finite after step {step} with lr={lr:g} (its last update "
             f"diverged): lower the learning rate")
+
 
 class FitState:
     """What a callback sees: `step`, `steps`, `model`, `signal`, `history`, `optimizer`; after
