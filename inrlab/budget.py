@@ -67,17 +67,24 @@ def match_budget(family: str, budget: float, signal=None, **fixed) -> dict:
         return out
     if "width" not in own:
         raise InrlabError(f"model '{family}' has no width or known size knob to match a budget")
-    dense = family == "multihead" and "alpha" not in fixed
-    try:
-        out = {**fixed, "width": match_width(family, budget, **fixed)}
-        if not dense or out["width"] >= own["alpha"].default:
-            return out
-    except ValueError as e:
-        if not dense:
+    if family != "multihead":
+        try:
+            return {**fixed, "width": match_width(family, budget, **fixed)}
+        except ValueError as e:
             raise InrlabError(f"{family}: {e}") from None
-    # multi-head heads read alpha body units: below the default alpha, every unit (dense heads)
-    w = largest_within(lambda k: count_model_params(family, **{**fixed, "width": k, "alpha": k}), 1,
-                 own["alpha"].default, budget)
+    # multi-head heads read alpha body units, so the body is at least alpha wide: the widest
+    # body with the given (else the default) alpha; below the default, dense heads (alpha = width)
+    alpha = fixed.get("alpha", own["alpha"].default)
+    def count(k, **more):
+        return count_model_params(family, **{**fixed, "width": k, **more})
+    if count(alpha) <= budget:
+        hi = 2 * alpha
+        while count(hi) <= budget and hi < MAX_SEARCH:
+            hi *= 2
+        return {**fixed, "width": largest_within(count, alpha, hi, budget)}
+    if "alpha" in fixed:
+        raise InrlabError(f"multihead: more than {budget:,} parameters even at width alpha = {alpha}")
+    w = largest_within(lambda k: count(k, alpha=k), 1, alpha, budget)
     if w is None:
         raise InrlabError(f"{family}: more than {budget:,} parameters even at width 1, alpha 1")
     return {**fixed, "width": w, "alpha": w}

@@ -77,11 +77,12 @@ def count_model_params(family: str, **kwargs) -> int:
     by the family's `param_count` formula where it has one (multi-head: drawing its wiring
     costs more than the count), else built on the meta device."""
     from .models import build
-    from .models.registry import _constructor
+    from .models.registry import _constructor, build_arguments
 
     formula = getattr(_constructor(family), "param_count", None)
-    if formula is not None:
-        return formula(**kwargs)
+    if formula is not None:  # the keywords checked as build() checks them, RWF's s included
+        checked, _, rwf = build_arguments(family, dict(kwargs))
+        return formula(**checked, factorize=rwf is not None)
     with torch.device("meta"):
         return count_params(build(family, **kwargs))
 

@@ -40,6 +40,17 @@ def test_any_input_output_dimension(name, dims):
     assert out.shape == (5, dims[1]) and torch.isfinite(out).all()
 
 
+def test_without_a_seed_builds_draw_from_the_global_rng():
+    # two unseeded builds differ (the global stream moves on), and a global seed repeats them
+    a, b = (models.build("siren", width=8, depth=1) for _ in range(2))
+    assert not torch.equal(a.layers[0].weight, b.layers[0].weight)
+    torch.manual_seed(5)
+    c = models.build("siren", width=8, depth=1)
+    torch.manual_seed(5)
+    d = models.build("siren", width=8, depth=1)
+    assert torch.equal(c.layers[0].weight, d.layers[0].weight)
+
+
 def test_seed_makes_init_reproducible_without_touching_global_rng():
     torch.manual_seed(123)
     before = torch.rand(1)

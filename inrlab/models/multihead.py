@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from ..checks import SEED, SIZE, Range, check_cells
+from ..errors import InrlabError
 from ..flops import FlopCount, count_model_params, match_width, mlp_flops  # noqa: F401  (old import path)
 from ..signals import parse_grid, partition
 from .base import INR, CoordsMemo, axis_range
@@ -113,9 +114,17 @@ class MultiHead(INR):
 
     @staticmethod
     def param_count(grid=8, alpha: int = 32, width: int = 256, depth: int = 3, dim_in: int = 2,
-                    dim_out: int = 1, **_) -> int:
-        """Trainable parameters by formula (`multihead_params`), without drawing the wiring."""
-        return multihead_params(grid, alpha, width, depth, dim_in, dim_out)
+                    dim_out: int = 1, factorize: bool = False, **_) -> int:
+        """Trainable parameters by formula (`multihead_params`), without drawing the wiring;
+        with `factorize`, RWF's one s per output neuron of every layer, heads included. The
+        other keywords (wiring_seed, heads_impl, local_coords) do not change the count."""
+        if alpha > width:
+            raise InrlabError(f"model 'multihead': alpha {alpha} is larger than the body width "
+                              f"{width} (alpha counts body units per head; alpha = width is dense)")
+        n = multihead_params(grid, alpha, width, depth, dim_in, dim_out)
+        if factorize:
+            n += width * (depth + 1) + math.prod(parse_grid(grid, dim_in)) * dim_out
+        return n
 
     def check_signal(self, signal) -> None:
         check_cells(signal, self.grid)  # uneven cells are fine, empty ones are refused

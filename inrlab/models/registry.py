@@ -15,6 +15,7 @@ where the family has no parameter of that name (see inrlab.models.factorize for 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import typing
@@ -229,10 +230,9 @@ def checked_kwargs(name: str, kwargs: dict) -> dict:
     return kwargs
 
 
-def build(name: str, signal=None, **kwargs):
-    """Construct model `name`; `signal` fills dim_in / dim_out (and `resolution` where the
-    model takes one) unless given. `seed` makes the initialisation reproducible without
-    touching the global RNG."""
+def build_arguments(name: str, kwargs: dict) -> tuple[dict, int | None, dict | None]:
+    """`build`'s checks of its keywords, without building: unknown names, types and ranges.
+    Returns (the constructor's keywords, seed or None, the RWF settings or None)."""
     cls = _constructor(name)
     params = parameters(name)
     extra = build_keys(name)
@@ -240,17 +240,27 @@ def build(name: str, signal=None, **kwargs):
     if unknown:
         raise InrlabError(f"unknown parameter '{unknown[0]}' for model '{name}' "
                           f"(valid: {', '.join(valid_keys(name))})")
-    from ..signals import Signal
-
-    if signal is not None and not isinstance(signal, Signal):
-        raise InrlabError(f"build(): signal must be an inrlab Signal (e.g. signals.image('camera')), "
-                          f"got {type(signal).__name__} {signal!r:.40}")
     kwargs = checked_kwargs(name, kwargs)
     seed = check_seed(kwargs.pop("seed", None), allow_none=True)
     rwf = _pop_rwf(name, kwargs, params, extra)
     if rwf is not None and not getattr(cls, "factorizable", True):
         raise InrlabError(f"model '{name}' has no linear layers, so random weight factorization "
                           f"(factorize=true) does not apply to it")
+    return kwargs, seed, rwf
+
+
+def build(name: str, signal=None, **kwargs):
+    """Construct model `name`; `signal` fills dim_in / dim_out (and `resolution` where the
+    model takes one) unless given. `seed` makes the initialisation reproducible without
+    touching the global RNG; with no seed it draws from (and moves on) the global RNG."""
+    cls = _constructor(name)
+    params = parameters(name)
+    from ..signals import Signal
+
+    if signal is not None and not isinstance(signal, Signal):
+        raise InrlabError(f"build(): signal must be an inrlab Signal (e.g. signals.image('camera')), "
+                          f"got {type(signal).__name__} {signal!r:.40}")
+    kwargs, seed, rwf = build_arguments(name, kwargs)
     given = dict(kwargs)
     if signal is not None:
         auto = {"dim_in": signal.dim_in, "dim_out": signal.channels, "resolution": tuple(signal.shape)}
@@ -260,7 +270,9 @@ def build(name: str, signal=None, **kwargs):
     if torch.get_default_device().type != "meta":  # count the parameters before allocating them
         with torch.random.fork_rng(devices=[]), torch.device("meta"):
             check_model_memory(name, _construct(name, cls, kwargs), given)
-    with torch.random.fork_rng(devices=[]):
+    # a seed draws from a stream of its own and leaves the global one as it was; without one,
+    # the draws come from the global stream and move it on, so two unseeded builds differ
+    with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():
         if seed is not None:
             torch.manual_seed(seed)
         model = _construct(name, cls, kwargs)
