@@ -284,7 +284,8 @@ def evaluate(c: Claim, metrics: dict | None, why_not: str = "") -> Row:
             outcome = c.check(metrics)
         except NotRun as e:
             outcome = Outcome("not run", {}, str(e))
-        except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, OverflowError) as e:
+        except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, OverflowError,
+                AttributeError) as e:  # a value of the wrong shape (a list where a mapping belongs)
             outcome = Outcome("not run", {}, f"the metrics could not be read ({type(e).__name__}: {e})")
     if outcome.verdict == "reproduced" and metrics is not None:
         other = [k for k in c.levels_need if k in c.protocol and any(d.startswith(f"{k} ") for d in diffs)]
@@ -334,10 +335,10 @@ def run_ledger(run_dir) -> list[Row]:
     statuses = {}
     if status_path.is_file():
         try:
-            data = json.loads(status_path.read_text())
-            statuses = data.get("notebooks", {}) if isinstance(data, dict) else {}
-        except (OSError, json.JSONDecodeError):
+            data = json.loads(status_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # ValueError: bad JSON or bytes that are not UTF-8
             raise InrlabError(f"'{status_path}' is not readable JSON") from None
+        statuses = data.get("notebooks", {}) if isinstance(data, dict) else None
         if not isinstance(statuses, dict):
             raise InrlabError(f"'{status_path}' has no notebooks mapping")
     has_metrics = any((run / c.notebook / "metrics.json").is_file() for c in registered())
@@ -353,10 +354,11 @@ def run_ledger(run_dir) -> list[Row]:
                 why = f"{c.notebook} failed: {st.get('error') or 'no error recorded'}"
             elif path.is_file():
                 try:
-                    metrics = json.loads(path.read_text()).get("metrics", None)
+                    data = json.loads(path.read_text(encoding="utf-8"))
+                    metrics = data.get("metrics", None) if isinstance(data, dict) else None
                     if not isinstance(metrics, dict):
                         metrics, why = None, f"'{path}' holds no metrics mapping"
-                except (OSError, json.JSONDecodeError, AttributeError):
+                except (OSError, ValueError):  # bad JSON or bytes that are not UTF-8
                     why = f"'{path}' is not readable JSON"
             cache[c.notebook] = (metrics, why)
         metrics, why = cache[c.notebook]

@@ -352,6 +352,43 @@ def _replaced(m, path, value):
     return out
 
 
+def _nodes(m, path=()):
+    """The path of every value in a metrics tree, mappings and lists included."""
+    yield path
+    items = m.items() if isinstance(m, dict) else enumerate(m) if isinstance(m, list) else ()
+    for k, v in items:
+        yield from _nodes(v, path + (k,))
+
+
+@pytest.mark.parametrize("bad", [[1, 2], "text", {"x": 1}])
+def test_a_value_of_the_wrong_shape_is_not_run_not_a_crash(bad):
+    # every value of every passing case (a whole mapping too) replaced by a list, a string or a
+    # mapping: evaluate() gives a row, never raises, and 'not run' names what could not be read
+    judged = 0
+    for cid, metrics, verdict in CASES:
+        if verdict == "not run":
+            continue
+        for path in list(_nodes(metrics))[1:]:
+            row = claims.evaluate(claims.get(cid), _replaced(metrics, path, bad))
+            assert row.verdict in claims.VERDICTS, (cid, path)
+            judged += row.verdict == "not run"
+    assert judged > 50
+
+
+def test_metrics_or_status_that_are_not_utf8_are_named(tmp_path):
+    run = _run(tmp_path, {"02_generalization": {"ok": True}}, {})
+    (run / "02_generalization").mkdir()
+    (run / "02_generalization" / "metrics.json").write_bytes(b"\xff\xfe")
+    rows = {r.id: r for r in claims.run_ledger(run)}
+    assert rows["mh-fig3-peak"].verdict == "not run" and "not readable JSON" in rows["mh-fig3-peak"].detail
+    (run / "status.json").write_bytes(b"\xff")
+    with pytest.raises(InrlabError, match="status.json' is not readable JSON"):
+        claims.run_ledger(run)
+    (run / "status.json").write_text("[1]")
+    with pytest.raises(InrlabError, match="status.json' has no notebooks mapping"):
+        claims.run_ledger(run)
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), None])
 def test_a_missing_or_non_finite_number_never_carries_a_verdict(bad):
     # every number a passing case holds, made NaN, inf or None in turn: the claim is judged
