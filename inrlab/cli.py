@@ -155,7 +155,12 @@ def cmd_sweep(args) -> int:
     result = run_sweep(args.spec, args.out, backend=args.backend, address=args.address,
                        jobs=args.jobs, show_progress=None if not args.json else False)
     if args.json:
-        print(json_text({k: result[k] for k in ("summary", "run", "skipped", "failed", "out", "other")}))
+        from .sweep.engine import label
+
+        failures = [{"hash": r["hash"], "trial": label(r["config"]), "seed": r["config"].get("seed"),
+                     "error": r.get("error", "")} for r in result["failures"]]
+        print(json_text({**{k: result[k] for k in ("summary", "run", "skipped", "failed", "out", "other")},
+                         "failures": failures}))
     else:
         print(format_summary(result["summary"]))
         if result["failures"]:

@@ -647,6 +647,11 @@ def test_cli_names_each_failure_and_exits_non_zero(tmp_path, capsys):
     assert len(failed) == 1 and "dim_out=3" in failed[0] and "seeds 0, 1" in failed[0], out
     assert "model outputs 3 channels but signal 'camera' has 1" in failed[0]
     assert "4 trials run (2 failed)" in out
+    # --json carries each failure too (it printed only the count)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "j"), "--json"]) == 1
+    got = json.loads(capsys.readouterr().out)
+    assert got["failed"] == 2 and [f["seed"] for f in got["failures"]] == [0, 1]
+    assert all("dim_out=3" in f["trial"] and "has 1" in f["error"] and f["hash"] for f in got["failures"])
 
 
 def test_summary_shows_a_metric_s_own_count_when_seeds_lack_it():
