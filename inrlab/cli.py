@@ -309,7 +309,8 @@ def guarded(run) -> int:
 
 def _term_as_interrupt():
     """Make SIGTERM raise `Terminated` (a KeyboardInterrupt) in the main thread while a command
-    runs, where it has no handler of its own; returns what puts the old handler back."""
+    runs, where it has no handler of its own, and ignore the ones after it while the command
+    winds up; returns what puts the old handler back."""
     import signal
     import threading
 
@@ -317,8 +318,19 @@ def _term_as_interrupt():
             signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return lambda: None
 
+    received = []
+
     def handler(signum, frame):
+        # once: a second SIGTERM (coreutils timeout signals the process and then its group)
+        # would otherwise land in the clean-up this one starts (rows, summary, the pool's stop),
+        # or kill the process on its way out with 143
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        received.append(signum)
         raise Terminated()
 
+    def restore():
+        if not received:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
     signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return restore
