@@ -608,6 +608,30 @@ def test_a_damaged_results_table_is_refused_naming_the_line(tmp_path, line, word
     assert len(table.read_text().splitlines()) == 2        # nothing rewritten, nothing lost
 
 
+def _drop_seed(r):
+    r["config"].pop("seed")
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda r: r.update(psnr="abc"), "line 1 is not a result row ('psnr' is 'abc', not a number)"),
+    (_drop_seed, "line 1 is not a result row (its config has no 'seed')"),
+    (lambda r: r.update(config={"foo": 1}), "line 1 is not a result row (its config has no 'signal')"),
+    (lambda r: r.update(hash="0" * 16), "line 1 is not a result row (its hash is not its config's"),
+    (lambda r: r["config"]["params"].update(width=9), "line 1 is not a result row (its hash is not its config's"),
+])
+def test_a_row_edited_by_hand_is_refused_naming_its_line(tmp_path, edit, words):
+    # cells the summary and resume read: a wrong type stopped the sweep with a bare KeyError or
+    # ValueError, and a row whose hash is not its config's was counted twice in the summary
+    sweep(spec(seeds=[0], grid={"model": ["siren"], "width": [8], "depth": [1]}), tmp_path)
+    table = tmp_path / "results.jsonl"
+    row = json.loads(table.read_text())
+    edit(row)
+    table.write_text(json.dumps(row) + "\n")
+    with pytest.raises(InrlabError) as e:
+        sweep(spec(seeds=[0, 1]), tmp_path)
+    assert words in str(e.value) and str(table) in str(e.value)
+
+
 def test_a_diverging_stacked_member_fails_as_its_fit_does_and_spares_the_others():
     sig = signals.image("camera", size=16, gray=True)
     for family, kw in [("siren", {}), ("ff", {"mapping_size": 8}), ("siren", {"factorize": True})]:

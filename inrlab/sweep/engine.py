@@ -35,7 +35,9 @@ BACKENDS = ("local", "ray")
 
 def read_rows(out) -> list[dict]:
     """The rows of DIR/results.jsonl; one line naming the file and the line for one that is not
-    a result row (not JSON, not a mapping, or without its hash, status or config)."""
+    a result row (not JSON, not a mapping, without its hash, status or a config with signal,
+    model, params, steps and seed, a hash that is not its config's, a metric that is not a
+    number)."""
     from ..checks import read_text_file
 
     path = Path(out) / RESULTS
@@ -67,6 +69,18 @@ def _not_a_row(row) -> str | None:
             return f"no '{key}'" if key not in row else f"'{key}' is not a {kind.__name__}"
     if row["status"] not in ("ok", "failed"):
         return f"status {row['status']!r}"
+    config = row["config"]
+    for key, kind in (("signal", dict), ("model", str), ("params", dict), ("steps", int), ("seed", int)):
+        if not isinstance(config.get(key), kind) or isinstance(config.get(key), bool):
+            return f"its config has no '{key}'" if key not in config else f"its config's '{key}' is not a {kind.__name__}"
+    if not isinstance(config["signal"].get("source"), str):
+        return "its config's signal has no 'source'"
+    if row["hash"] != config_hash(config):  # the summary and resume go by the hash
+        return "its hash is not its config's: the line was edited"
+    for key in METRICS:
+        v = row.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            return f"'{key}' is {v!r}, not a number"
     return None
 
 
