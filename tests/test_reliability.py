@@ -326,6 +326,7 @@ CLI_CASES = [
     (["fit", "--model", "siren"], "--signal"),
     (["study", "--profile", "nope"], "unknown profile 'nope'"),
     (["study", "--jobs", "0"], "--jobs must be a positive integer, got 0"),
+    (["sweep", "spec.yaml", "--out", "o", "--jobs", "0"], "--jobs must be a positive integer, got 0"),
     (["study", "--only", "no_such_notebook"], "no_such_notebook"),
     (["frobnicate"], "frobnicate"),
 ]

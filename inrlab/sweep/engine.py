@@ -269,7 +269,6 @@ def _ray(tasks, spec: Spec, jobs: int | None, address: str | None, on_rows, prog
         raise
 
 
-
 def check_backend(backend, jobs, address, *, who: str | None = None) -> None:
     """One-line errors for the backend arguments, worded for the CLI, or for the Python function
     named `who` (run_trials, search_ensemble)."""
@@ -278,7 +277,7 @@ def check_backend(backend, jobs, address, *, who: str | None = None) -> None:
     if backend not in BACKENDS:
         raise InrlabError(f"{where}unknown backend '{backend}' (use {' or '.join(BACKENDS)})")
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise InrlabError(f"{where}{repr('jobs') if python else 'jobs'} must be a positive integer, got {jobs!r}")
+        raise InrlabError(f"{where}{repr('jobs') if python else '--jobs'} must be a positive integer, got {jobs!r}")
     if address is not None and backend != "ray":
         raise InrlabError(f"{where}'address' joins a Ray cluster; add backend='ray'" if python
                           else "--address joins a Ray cluster; add --backend ray")
